@@ -1,0 +1,52 @@
+# turnpike build. `make` builds build/turnpike; `make run`, `make test`, `make bench`.
+CC      ?= cc
+PKGS    := luajit hiredis yaml-0.1
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -fno-strict-aliasing \
+           -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lev -lbearssl -lhttp_parser -lm -ldl
+# -E exports tp_ffi_* so the LuaJIT FFI finds them with ffi.C.
+LDFLAGS += -Wl,-E
+
+CORE_SRC  := $(filter-out core/main.c,$(wildcard core/*.c))
+CORE_OBJ  := $(patsubst core/%.c,build/obj/%.o,$(CORE_SRC))
+C_TESTS   := $(patsubst core/test/%.c,build/test/%,$(wildcard core/test/test_*.c))
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+
+.PHONY: all deps run test test-c test-lua test-integration bench clean spec asan fuzz
+
+all: build/turnpike
+
+deps:
+	@sh vendor/install.sh
+
+build/obj/%.o: core/%.c core/*.h | build/obj
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+build/turnpike: build/obj/main.o $(CORE_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+build/obj build/test build/asan:
+	@mkdir -p $@
+
+# C unit tests: each core/test/test_X.c is built with ASan+UBSan against the core sources.
+build/test/%: core/test/%.c $(CORE_SRC) core/*.h core/test/*.h | build/test
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) -Icore -o $@ $< $(CORE_SRC) $(LDLIBS)
+
+run: deps all
+	@sh examples/run-quickstart.sh
+
+test: deps all $(C_TESTS)
+	@sh spec/run-all.sh
+
+test-c: $(C_TESTS)
+	@sh spec/run-all.sh c
+
+spec: all
+	@build/turnpike spec $(ARGS)
+
+bench: deps all
+	@sh bench/run.sh
+
+clean:
+	rm -rf build
