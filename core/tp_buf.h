@@ -1,0 +1,37 @@
+/*
+ * tp_buf.h - a growable byte buffer with a read offset: data lives in
+ * [base + off, base + len). The owner frees it with tp_buf_free.
+ */
+#ifndef TP_BUF_H
+#define TP_BUF_H
+
+#include <stddef.h>
+
+typedef struct {
+    char *base;
+    size_t off; /* first unread byte */
+    size_t len; /* end of data */
+    size_t cap;
+} tp_buf_t;
+
+/** Bytes not yet consumed. */
+static inline size_t tp_buf_size(const tp_buf_t *b)
+{
+    return b->len - b->off;
+}
+
+static inline char *tp_buf_data(const tp_buf_t *b)
+{
+    return b->base + b->off;
+}
+
+/** Make room for at least n more bytes at the end; returns the write position. */
+char *tp_buf_reserve(tp_buf_t *b, size_t n);
+void tp_buf_append(tp_buf_t *b, const void *p, size_t n);
+void tp_buf_appendf(tp_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Drop n consumed bytes from the front; resets to empty when all is consumed. */
+void tp_buf_consume(tp_buf_t *b, size_t n);
+void tp_buf_reset(tp_buf_t *b);
+void tp_buf_free(tp_buf_t *b);
+
+#endif
