@@ -22,6 +22,7 @@ local pairs, type, tostring, concat = pairs, type, tostring, table.concat
 
 local STEP_LIMIT = 100000
 local ERR_STEPS = "regex: backtracking limit exceeded"
+local ERR_DEPTH = "regex: nesting limit exceeded"
 
 -- byte sets are plain tables indexed by byte value; a few shared constant ones
 local function range_set(set, a, b)
@@ -257,9 +258,35 @@ local function build(tree, ngroups, caseless)
   local S, LEN, STEPS = "", 0, 0
   local CAPS = {}
 
+  -- the byte set of a node that always matches exactly one byte (`x`, `[..]`, `(?:a|b)`),
+  -- or nil; `.` is not a set since it is handled on its own
+  local function as_set(node)
+    local t = node.t
+    if t == "byte" then return { [node.b] = true } end
+    if t == "set" then return node.set end
+    if t == "group" and not node.n then return as_set(node.body) end
+    if t == "seq" and #node.list == 1 then return as_set(node.list[1]) end
+    if t == "alt" then
+      local u = {}
+      for k = 1, #node.list do
+        local s = as_set(node.list[k])
+        if not s then return nil end
+        merge(u, s)
+      end
+      return u
+    end
+    return nil
+  end
+
   local function single(node)
     -- returns a byte test for one-char nodes, or nil
     local t = node.t
+    if t ~= "byte" and t ~= "set" and t ~= "any" then
+      local set = as_set(node)
+      if not set then return nil end
+      node = { t = "set", set = set }
+      t = "set"
+    end
     if t == "byte" then
       local b = node.b
       if caseless and find(char(b), "%a") then
@@ -416,9 +443,10 @@ local function build(tree, ngroups, caseless)
     for k = 1, 2 * ngroups do CAPS[k] = false end
     local ok, r = pcall(top, init)
     if not ok then
-      -- a real bug must not pass for "no match"
-      if r ~= ERR_STEPS and not find(tostring(r), "stack overflow", 1, true) then error(r, 0) end
-      return nil, ERR_STEPS
+      if r == ERR_STEPS then return nil, r end
+      -- each repetition of a group nests a call; a real bug must not pass for "no match"
+      if find(tostring(r), "stack overflow", 1, true) then return nil, ERR_DEPTH end
+      error(r, 0)
     end
     return r
   end
