@@ -494,6 +494,18 @@ void tp_shm_stats(tp_shm_dict_t *d, tp_shm_stats_t *out)
     }
 }
 
+void tp_shm_flush(tp_shm_dict_t *d)
+{
+    uint32_t i;
+    for (i = 0; i < d->nstripes; i++) {
+        stripe_t *s = stripe_at(d, i);
+        stripe_lock(d, s);
+        mark_dirty(s, 1);
+        stripe_reset(d, s);
+        stripe_unlock(s);
+    }
+}
+
 int tp_shm_sweep(tp_shm_t *shm, int64_t now_ms, int max)
 {
     int n = 0, k;
@@ -674,6 +686,15 @@ int tp_ffi_shm_stats(const char *dict, size_t dlen, tp_shm_stats_t *out)
     if (d == NULL)
         return -ENOENT;
     tp_shm_stats(d, out);
+    return 0;
+}
+
+int tp_ffi_shm_flush(const char *dict, size_t dlen)
+{
+    tp_shm_dict_t *d = ffi_dict(dict, dlen);
+    if (d == NULL)
+        return -ENOENT;
+    tp_shm_flush(d);
     return 0;
 }
 

@@ -133,6 +133,9 @@ int tp_shm_update(tp_shm_dict_t *d, const char *key, size_t klen, int64_t ttl_ms
 /** Fill stats for the dict. */
 void tp_shm_stats(tp_shm_dict_t *d, tp_shm_stats_t *out);
 
+/** Remove every entry of the dict (stats counters are kept). */
+void tp_shm_flush(tp_shm_dict_t *d);
+
 /** Drop up to `max` expired entries from each stripe of every dict. Returns how many. */
 int tp_shm_sweep(tp_shm_t *shm, int64_t now_ms, int max);
 
@@ -152,6 +155,7 @@ int tp_ffi_shm_incr(const char *dict, size_t dlen, const char *key, size_t klen,
                     double init, int64_t ttl_ms, double *out);
 int tp_ffi_shm_delete(const char *dict, size_t dlen, const char *key, size_t klen);
 int tp_ffi_shm_stats(const char *dict, size_t dlen, tp_shm_stats_t *out);
+int tp_ffi_shm_flush(const char *dict, size_t dlen);
 /** Copy up to `max` worker slots into out; returns the number of used slots copied. */
 int tp_ffi_shm_workers(tp_shm_worker_t *out, int max);
 

@@ -285,6 +285,10 @@ static void test_ffi(void)
     TP_CHECK(tp_ffi_shm_incr("kv", 2, "c", 1, 5, 0, 0, &out) == 0 && out == 5);
     TP_CHECK(tp_ffi_shm_delete("kv", 2, "c", 1) == 0);
     TP_CHECK(tp_ffi_shm_stats("kv", 2, &st) == 0 && st.used == 1);
+    TP_CHECK(tp_ffi_shm_flush("kv", 2) == 0);
+    TP_CHECK(tp_ffi_shm_stats("kv", 2, &st) == 0 && st.used == 0);
+    TP_CHECK(tp_ffi_shm_get("kv", 2, "f", 1, buf, &len, &num, &type) == 0 && type == TP_SHM_NIL);
+    TP_CHECK(tp_ffi_shm_set("kv", 2, "f", 1, TP_SHM_NUMBER, NULL, 0, 3, 0) == 0);
     TP_CHECK(tp_ffi_shm_workers(ws, 4) == 0);
     tp_shm_worker(tp_shm_current(), 3)->pid = 1234;
     tp_shm_worker(tp_shm_current(), 3)->requests = 7;
