@@ -48,7 +48,6 @@ local type, ipairs, pairs, next, tostring, error = type, ipairs, pairs, next, to
 local sort, setmetatable = table.sort, setmetatable
 
 local SLASH = 47
-local COLON = 58
 local HUGE_RANK = math.huge
 
 local function is_empty(t)
@@ -405,7 +404,8 @@ local function check(e, method, h, hfull, get_header, scheme, path)
   if e.re then
     local last, caps = e.re:match(path, 1)
     if not last then return nil end
-    return mhost, last, caps
+    -- as Kong: uri_captures only when the regex has groups
+    return mhost, last, e.re.ngroups > 0 and caps or nil
   end
   return mhost, e.plen, nil
 end

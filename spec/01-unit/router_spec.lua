@@ -55,6 +55,9 @@ local CASES = {
   { "regex with a named capture",
     { R("u", { paths = { [[~/users/(?<id>\d+)$]] } }) }, { path = "/users/42" },
     { route = "u", upstream = "/base", caps = { "42", id = "42" } } },
+  { "regex without groups gives no captures",
+    { R("u", { paths = { [[~/users/\d+$]] } }) }, { path = "/users/42" },
+    { route = "u", caps = "none" } },
   { "regex anchored at the start",
     { R("u", { paths = { [[~/users/\d+]] } }) }, { path = "/x/users/42" }, { route = false } },
   { "regex $ rejects a longer path",
@@ -254,7 +257,11 @@ describe("router", function()
         if want.route then assert.equal(want.route, m.route.name) end
         assert.equal(m.route.service, m.service)
         if want.upstream then assert.equal(want.upstream, m.upstream_path) end
-        if want.caps then assert.same(want.caps, m.uri_captures) end
+        if want.caps == "none" then
+          assert.is_nil(m.uri_captures)
+        elseif want.caps then
+          assert.same(want.caps, m.uri_captures)
+        end
         if want.host then assert.equal(want.host, m.matched_host) end
         if want.matched_path then assert.equal(want.matched_path, m.matched_path) end
       end)
