@@ -1,0 +1,320 @@
+-- turnpike.runner: the plugin runtime of one generation.
+--
+--   local rn = runner.new{ cfg = cfg, router = router, plugins = { [name] = loaded },
+--                          backend = backend, sdk = turnpike }
+--   rn:init_worker()                  once per generation (init_worker, then configure)
+--   rn:process(r, ctx)                rewrite (global plugins), routing, access
+--   rn:header_filter(r, ctx)          rn:body_filter(r, ctx, chunk, eof) -> chunk
+--   rn:log(r, ctx)                    rn:has_phase(name) -> bool
+--
+-- Everything a request needs is built here once per generation: the plugin index (by route,
+-- service, consumer and their combinations), the execution order (PRIORITY descending, then
+-- name) and the lookup tables plugins read through turnpike.db:
+--   db.consumers_by_id / consumers_by_username / consumers_by_custom_id [key] -> consumer
+--   db.keyauth_credentials[key] -> { id, key, consumer = { id }, ... }
+--   db.jwt_secrets[key]         -> { id, key, secret, algorithm, ..., consumer = { id } }
+--   db.acls[consumer_id]        -> { "group", ... }
+--   db.upstreams_by_name[name]  -> upstream
+--
+-- A plugin's response.exit stops the phase chain (ctx.exited is the flag; no error string is
+-- ever matched). A plugin error gives the request a 500 and one error log line naming the
+-- plugin, the phase and the traceback. Handlers are called through xpcall, which LuaJIT lets
+-- yield, so plugins may wait on I/O in rewrite, access and log.
+local sdk_mod = require "turnpike.sdk"
+
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local tostring = tostring
+local xpcall = xpcall
+local format = string.format
+local sort = table.sort
+local traceback = debug.traceback
+
+local ERR_UNEXPECTED = '{"message":"An unexpected error occurred"}'
+local ERR_NO_ROUTE = '{"message":"no Route matched with those values"}'
+local JSON_HEADERS = { ["content-type"] = "application/json; charset=utf-8" }
+local PHASES = { "init_worker", "rewrite", "access", "header_filter", "body_filter", "log" }
+
+local function id_of(entity)
+  if type(entity) == "table" then return entity.id or entity.name end
+  return entity
+end
+
+local function key(route_id, service_id, consumer_id)
+  return (route_id or "") .. "|" .. (service_id or "") .. "|" .. (consumer_id or "")
+end
+
+local function on_error(e)
+  return traceback(tostring(e), 2)
+end
+
+local function build_db(cfg)
+  local db = {
+    consumers_by_id = {}, consumers_by_username = {}, consumers_by_custom_id = {},
+    keyauth_credentials = {}, jwt_secrets = {}, acls = {}, upstreams_by_name = {},
+  }
+  for _, c in ipairs(cfg.consumers or {}) do
+    if c.id then db.consumers_by_id[c.id] = c end
+    if c.username then db.consumers_by_username[c.username] = c end
+    if c.custom_id then db.consumers_by_custom_id[c.custom_id] = c end
+    local ref = { id = c.id }
+    for _, cred in ipairs(c.keyauth_credentials or {}) do
+      local copy = { consumer = ref }
+      for k, v in pairs(cred) do if k ~= "consumer" then copy[k] = v end end
+      db.keyauth_credentials[cred.key] = copy
+    end
+    for _, s in ipairs(c.jwt_secrets or {}) do
+      local copy = { consumer = ref }
+      for k, v in pairs(s) do if k ~= "consumer" then copy[k] = v end end
+      if s.key then db.jwt_secrets[s.key] = copy end
+    end
+    local groups = {}
+    for _, a in ipairs(c.acls or {}) do groups[#groups + 1] = a.group end
+    db.acls[c.id] = groups
+  end
+  for _, u in ipairs(cfg.upstreams or {}) do
+    if u.name then db.upstreams_by_name[u.name] = u end
+  end
+  return db
+end
+
+local _M = {}
+local mt = { __index = _M }
+
+-- new(gen) -> runner. Plugins named in cfg.plugins must be in gen.plugins.
+function _M.new(gen)
+  assert(type(gen) == "table", "gen must be a table")
+  assert(gen.backend and gen.sdk and gen.router, "gen needs backend, sdk and router")
+  local cfg = gen.cfg or {}
+  local self = setmetatable({
+    gen = gen, backend = gen.backend, sdk = gen.sdk, router = gen.router,
+    index = {}, order = {}, phases = {}, consumers_with_plugins = {}, cache = {},
+  }, mt)
+  self.db = build_db(cfg)
+  gen.sdk.db = self.db
+  sdk_mod.install(gen.sdk)
+
+  local names = {}
+  for _, p in ipairs(cfg.plugins or {}) do
+    if p.enabled ~= false then
+      local loaded = gen.plugins and gen.plugins[p.name]
+      if not loaded then error("plugin '" .. tostring(p.name) .. "' is not loaded", 2) end
+      local by = self.index[p.name]
+      if not by then
+        by = {}
+        self.index[p.name] = by
+        names[#names + 1] = p.name
+      end
+      local c = id_of(p.consumer)
+      by[key(id_of(p.route), id_of(p.service), c)] = p
+      if c then self.consumers_with_plugins[c] = true end
+    end
+  end
+
+  local function priority(name)
+    local l = gen.plugins[name]
+    return l.priority or (l.handler and l.handler.PRIORITY) or 0
+  end
+  sort(names, function(a, b)
+    local pa, pb = priority(a), priority(b)
+    if pa ~= pb then return pa > pb end
+    return a < b
+  end)
+  for i, name in ipairs(names) do
+    local l = gen.plugins[name]
+    self.order[i] = { name = name, handler = l.handler, rank = i, priority = priority(name) }
+    for _, ph in ipairs(PHASES) do
+      if type(l.handler[ph]) == "function" then self.phases[ph] = true end
+    end
+  end
+  self.globals = self:collect(nil, nil, nil)
+  return self
+end
+
+-- collect(route, service, consumer) -> { {name, handler, conf, rank, plugin} ... } in
+-- execution order, one entry per plugin name, chosen by Kong's precedence:
+-- route+service+consumer > route+consumer > service+consumer > route+service > consumer >
+-- route > service > global.
+function _M:collect(route, service, consumer)
+  local r, s, c = id_of(route), id_of(service), id_of(consumer)
+  if c and not self.consumers_with_plugins[c] then c = nil end
+  local ck = key(r, s, c)
+  local cached = self.cache[ck]
+  if cached then return cached end
+
+  local candidates = {
+    c and r and s and key(r, s, c), c and r and key(r, nil, c), c and s and key(nil, s, c),
+    r and s and key(r, s, nil), c and key(nil, nil, c), r and key(r, nil, nil),
+    s and key(nil, s, nil), key(nil, nil, nil),
+  }
+  local list = {}
+  for _, o in ipairs(self.order) do
+    local by = self.index[o.name]
+    for i = 1, 8 do
+      local k = candidates[i]
+      local p = k and by[k]
+      if p then
+        list[#list + 1] = { name = o.name, handler = o.handler, conf = p.config or {},
+                            rank = o.rank, plugin = p }
+        break
+      end
+    end
+  end
+  -- route/service pairs are bounded by the config; consumers are not, so those stay uncached
+  if not c then self.cache[ck] = list end
+  return list
+end
+
+function _M:has_phase(name)
+  return self.phases[name] == true
+end
+
+-- call(r, ctx, entry, phase, ...) -> true | false (the error is logged here)
+local function call(self, ctx, entry, phase, ...)
+  local h = entry.handler
+  local data = ctx.plugin_data
+  if not data then
+    data = {}
+    ctx.plugin_data = data
+  end
+  local mine = data[entry.name]
+  if not mine then
+    mine = {}
+    data[entry.name] = mine
+  end
+  ctx.phase = phase
+  ctx.plugin_name = entry.name
+  ctx.plugin = mine
+  local ok, err = xpcall(h[phase], on_error, h, entry.conf, ...)
+  ctx.plugin_name = nil
+  ctx.plugin = nil
+  if not ok then
+    self.backend.log("err", format("plugin %s failed in %s phase: %s", entry.name, phase, err))
+    return false
+  end
+  return true
+end
+
+local function fail(self, r, ctx)
+  ctx.unexpected_error = true
+  ctx.exited = true
+  self.backend.resp_exit(r, 500, ERR_UNEXPECTED, JSON_HEADERS)
+end
+
+-- process(r, ctx): rewrite of global plugins, routing, then access with re-collection once a
+-- plugin authenticates a consumer. Returns when the core should proxy (unless ctx.exited).
+function _M:process(r, ctx)
+  local backend = self.backend
+  ctx.shared = ctx.shared or {}
+  ctx.plugins = self.globals
+
+  -- Kong runs rewrite before routing, so only global plugins take part.
+  if self.phases.rewrite then
+    for _, e in ipairs(self.globals) do
+      if e.handler.rewrite then
+        if not call(self, ctx, e, "rewrite") then return fail(self, r, ctx) end
+        if ctx.exited then return end
+      end
+    end
+  end
+
+  ctx.phase = "access"
+  local match = self.router:match(backend.get_method(r), backend.get_path(r),
+                                  backend.get_host(r),
+                                  function(name) return backend.get_header(r, name) end,
+                                  backend.get_scheme(r))
+  if not match then
+    ctx.exited = true
+    return backend.resp_exit(r, 404, ERR_NO_ROUTE, JSON_HEADERS)
+  end
+  local route, service = match.route, match.service
+  ctx.route, ctx.service, ctx.route_match = route, service, match
+  if match.upstream_path then
+    ctx.upstream_uri = match.upstream_path
+    backend.set_path(r, match.upstream_path)
+  end
+
+  local list = self:collect(route, service, nil)
+  ctx.plugins = list
+  local consumer = nil
+  local i = 1
+  while i <= #list do
+    local e = list[i]
+    if e.handler.access then
+      if not call(self, ctx, e, "access") then return fail(self, r, ctx) end
+      if ctx.exited then return end
+      local c = ctx.authenticated_consumer
+      if c ~= consumer then
+        consumer = c
+        -- keep what already ran; plugins ordered after this one are looked up again
+        local merged = {}
+        for j = 1, i do merged[j] = list[j] end
+        for _, ne in ipairs(self:collect(route, service, c)) do
+          if ne.rank > e.rank then merged[#merged + 1] = ne end
+        end
+        list = merged
+        ctx.plugins = list
+      end
+    end
+    i = i + 1
+  end
+  ctx.phase = nil
+end
+
+function _M:header_filter(r, ctx)
+  for _, e in ipairs(ctx.plugins or self.globals) do
+    if e.handler.header_filter then call(self, ctx, e, "header_filter") end
+  end
+  ctx.phase = nil
+end
+
+-- body_filter(r, ctx, chunk, eof) -> chunk. Plugins see and change the chunk through
+-- turnpike.response.get_raw_body/set_raw_body.
+function _M:body_filter(r, ctx, chunk, eof)
+  local bf = ctx.body_filter
+  if not bf then
+    bf = { buffers = {} }
+    ctx.body_filter = bf
+  end
+  for _, e in ipairs(ctx.plugins or self.globals) do
+    if e.handler.body_filter then
+      bf.chunk, bf.eof = chunk, eof
+      if call(self, ctx, e, "body_filter") then chunk = bf.chunk end
+    end
+  end
+  ctx.phase = nil
+  return chunk
+end
+
+function _M:log(r, ctx)
+  for _, e in ipairs(ctx.plugins or self.globals) do
+    if e.handler.log then call(self, ctx, e, "log") end
+  end
+  ctx.phase = nil
+end
+
+-- init_worker(): each configured plugin's init_worker, then configure(configs) with the list
+-- of its enabled configurations (Kong 3.4's hook), once per generation.
+function _M:init_worker()
+  local backend = self.backend
+  for _, o in ipairs(self.order) do
+    local h = o.handler
+    if h.init_worker then
+      local ok, err = xpcall(h.init_worker, on_error, h)
+      if not ok then
+        backend.log("err", format("plugin %s failed in init_worker phase: %s", o.name, err))
+      end
+    end
+    if h.configure then
+      local configs = {}
+      for _, p in pairs(self.index[o.name]) do configs[#configs + 1] = p.config end
+      local ok, err = xpcall(h.configure, on_error, h, configs)
+      if not ok then
+        backend.log("err", format("plugin %s failed in configure phase: %s", o.name, err))
+      end
+    end
+  end
+end
+
+return _M

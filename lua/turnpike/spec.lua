@@ -1,0 +1,276 @@
+-- turnpike.spec: the plugin author's test kit.
+--
+-- Unit mode (this file) runs plugins in-process over the fake backend: no sockets, no
+-- processes, a controllable clock. Integration helpers (a real gateway on a free port) live in
+-- turnpike/spec/integration.lua and are reachable as tp.integration.
+--
+--   local tp = require "turnpike.spec"
+--   local res = tp.run_plugin("key-auth", { key_names = { "apikey" } }, {
+--     method = "GET", path = "/x", query = "a=1", headers = { apikey = "k" }, body = nil,
+--     consumers = { { username = "alice", keyauth_credentials = { { key = "k" } } } },
+--     consumer = "alice",          -- authenticate this consumer (id or username) first
+--     plugins = { { name = "acl", config = {...} } },   -- more plugins on the same route
+--     route = {...}, service = {...}, upstream = function(req) return {status=,headers=,body=} end,
+--   })
+--   res.status, res.body (decoded when JSON), res.raw_body, res.headers (any-case keys),
+--   res.upstream.{method,path,query,headers,body} (nil when the gateway answered itself),
+--   res.ctx, res.logs ({level,msg}), res.consumer, res.credential
+--
+--   tp.request_chain(cfg, request)  the whole runner with a declarative config table
+--   tp.fake_http(pattern, responder), tp.fake_redis(commands), tp.clock:advance(ms), tp.reset()
+local cjson = require "cjson.safe"
+local fake = require "turnpike.backend.fake"
+local sdk_mod = require "turnpike.sdk"
+local runner = require "turnpike.runner"
+
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local tostring = tostring
+
+local MAX_RESUMES = 100000
+local SPEC_AUTH = "spec-authenticate"
+
+local _M = { plugins_path = {} }
+
+-- One backend and one SDK for the whole process: plugin handlers cache the `turnpike` global
+-- when they load, so it must never change under them. tp.reset() clears the backend's state.
+local backend = fake.new()
+local turnpike = sdk_mod.install(sdk_mod.new(backend))
+_M.backend = backend
+_M.sdk = turnpike
+_M.clock = backend.clock
+
+-- reset(): a clean backend (logs, fake I/O answers, redis data, clock) for the next test.
+function _M.reset()
+  backend.reset()
+  return _M
+end
+
+function _M.fake_http(pattern, responder) backend.fake_http(pattern, responder) end
+function _M.fake_redis(commands) backend.fake_redis(commands) end
+
+local function try_require(name)
+  local ok, mod = pcall(require, name)
+  if ok then return mod end
+  if not tostring(mod):find("module '" .. name .. "' not found", 1, true) then error(mod, 0) end
+  return nil
+end
+
+-- load_plugin(name, plugins_path) -> {name, handler, schema, priority, version}
+function _M.load_plugin(name, plugins_path)
+  local plugins = try_require("turnpike.plugins")
+  if plugins and plugins.load then
+    local p, err = plugins.load(name, plugins_path or _M.plugins_path)
+    if not p then error(err, 2) end
+    return p
+  end
+  -- Until turnpike.plugins exists: the same folders, searched the same way.
+  local dirs = {}
+  for _, d in ipairs(plugins_path or _M.plugins_path) do dirs[#dirs + 1] = d end
+  dirs[#dirs + 1] = (rawget(_G, "TURNPIKE_HOME") or ".") .. "/plugins"
+  for _, d in ipairs(dirs) do
+    local h = loadfile(d .. "/" .. name .. "/handler.lua")
+    if h then
+      local handler = h()
+      local schema = assert(loadfile(d .. "/" .. name .. "/schema.lua"))()
+      return { name = name, handler = handler, schema = schema,
+               priority = handler.PRIORITY, version = handler.VERSION }
+    end
+  end
+  error("plugin '" .. name .. "' not found", 2)
+end
+
+-- Fills record defaults only; used until turnpike.schema exists.
+local function fill_defaults(fields, conf)
+  for _, f in ipairs(fields or {}) do
+    local fname, def = next(f)
+    if conf[fname] == nil and def.default ~= nil then
+      local d = def.default
+      if type(d) == "table" then
+        local copy = {}
+        for k, v in pairs(d) do copy[k] = v end
+        d = copy
+      end
+      conf[fname] = d
+    end
+    if def.type == "record" and type(conf[fname]) == "table" then
+      fill_defaults(def.fields, conf[fname])
+    end
+  end
+  return conf
+end
+
+-- validate(plugin, conf) -> conf | error: exactly what the gateway does with the config.
+function _M.validate(plugin, conf)
+  local schema = try_require("turnpike.schema")
+  conf = conf or {}
+  if schema and schema.validate then
+    local out, err = schema.validate(plugin.schema, conf)
+    if not out then return nil, err end
+    return out
+  end
+  local copy = cjson.decode(cjson.encode(conf)) or {}
+  for _, f in ipairs(plugin.schema.fields or {}) do
+    if f.config then return fill_defaults(f.config.fields, copy) end
+  end
+  return copy
+end
+
+-- A built-in plugin the kit uses to authenticate opts.consumer before anything else runs.
+local function spec_auth_plugin()
+  local handler = { PRIORITY = math.huge, VERSION = "0" }
+  function handler:access(conf)
+    local c = turnpike.client.load_consumer(conf.consumer, true)
+    if not c then error("spec: no consumer '" .. conf.consumer .. "'") end
+    turnpike.client.authenticate(c, conf.credential)
+  end
+  return { name = SPEC_AUTH, handler = handler, schema = { fields = {} },
+           priority = handler.PRIORITY }
+end
+
+local function default_upstream(req)
+  return {
+    status = 200,
+    headers = { ["Content-Type"] = "application/json" },
+    body = cjson.encode({ method = req.method, path = req.path, query = req.query,
+                          headers = req.headers, body = req.body }),
+  }
+end
+
+local function drive(fn, phase)
+  local co = coroutine.create(fn)
+  local ok, err = coroutine.resume(co)
+  local n = 0
+  while ok and coroutine.status(co) ~= "dead" do
+    n = n + 1
+    if n > MAX_RESUMES then error("spec: " .. phase .. " never finished", 0) end
+    ok, err = coroutine.resume(co)
+  end
+  if not ok then error(debug.traceback(co, err), 0) end
+end
+
+local function finish_res(r, ctx, first_log)
+  local resp = r.response
+  local headers = require("turnpike.sdk.util").headers_table(fake.headers_all(resp.headers))
+  local body = resp.body
+  local ct = headers["content-type"]
+  local decoded = body
+  if type(ct) == "string" and ct:find("json", 1, true) and type(body) == "string" then
+    local v = cjson.decode(body)
+    if v ~= nil then decoded = v end
+  end
+  local logs = {}
+  for i = first_log, #backend.logs do logs[#logs + 1] = backend.logs[i] end
+  return {
+    status = resp.status, body = decoded, raw_body = body, headers = headers,
+    upstream = r.service_response and r.upstream or nil,
+    ctx = ctx, logs = logs, consumer = ctx.authenticated_consumer,
+    credential = ctx.authenticated_credential, request = r,
+  }
+end
+
+-- execute(rn, request, opts) -> res: one request through a runner, as the core would run it.
+function _M.execute(rn, request, opts)
+  opts = opts or {}
+  local first_log = #backend.logs + 1
+  local r = backend.request(request)
+  local ctx = r.ctx
+  drive(function() backend.bind(r); rn:process(r, ctx) end, "access")
+  if not r.exited then backend.proxy(r, opts.upstream or request.upstream or default_upstream) end
+  backend.bind(r)
+  if rn:has_phase("header_filter") then rn:header_filter(r, ctx) end
+  if rn:has_phase("body_filter") then
+    r.response.body = rn:body_filter(r, ctx, r.response.body or "", true)
+  end
+  drive(function() backend.bind(r); rn:log(r, ctx) end, "log")
+  backend.active = nil
+  return finish_res(r, ctx, first_log)
+end
+
+local function stub_router(route, service, captures)
+  return {
+    match = function(_, _, path)
+      return { route = route, service = service, upstream_path = path, uri_captures = captures }
+    end,
+  }
+end
+
+-- run_plugin(name, conf, opts) -> res (see the top of this file)
+function _M.run_plugin(name, conf, opts)
+  opts = opts or {}
+  local loaded = { [name] = _M.load_plugin(name, opts.plugins_path) }
+  local service = opts.service or { id = "service-1", name = "service", host = "upstream",
+                                    port = 80, protocol = "http" }
+  local route = opts.route or { id = "route-1", name = "route", paths = { "/" },
+                                service = service }
+  local config, err = _M.validate(loaded[name], conf)
+  if not config then error("invalid config for " .. name .. ": " .. tostring(err), 2) end
+  local plugins = { { id = name .. "-1", name = name, config = config, route = route } }
+  for i, extra in ipairs(opts.plugins or {}) do
+    loaded[extra.name] = loaded[extra.name] or _M.load_plugin(extra.name, opts.plugins_path)
+    local c, e = _M.validate(loaded[extra.name], extra.config)
+    if not c then error("invalid config for " .. extra.name .. ": " .. tostring(e), 2) end
+    plugins[#plugins + 1] = { id = extra.name .. "-" .. (i + 1), name = extra.name,
+                              config = c, route = route }
+  end
+  local consumers = {}
+  for i, c in ipairs(opts.consumers or {}) do
+    consumers[i] = c
+    c.id = c.id or ("consumer-" .. (c.username or c.custom_id or i))
+    for j, cred in ipairs(c.keyauth_credentials or {}) do
+      cred.id = cred.id or (c.id .. "-key-" .. j)
+    end
+  end
+  if opts.consumer then
+    loaded[SPEC_AUTH] = spec_auth_plugin()
+    plugins[#plugins + 1] = { id = SPEC_AUTH, name = SPEC_AUTH, route = route,
+                              config = { consumer = opts.consumer, credential = opts.credential } }
+  end
+  local cfg = { services = { service }, routes = { route }, consumers = consumers,
+                plugins = plugins, upstreams = opts.upstreams or {} }
+  local rn = runner.new({ cfg = cfg, router = stub_router(route, service, opts.uri_captures),
+                          plugins = loaded, backend = backend, sdk = turnpike })
+  rn:init_worker()
+  return _M.execute(rn, opts, opts)
+end
+
+-- gen_from(cfg) -> gen: the runner's generation for an already-normalized config.
+function _M.gen_from(cfg, router, plugins_path)
+  local loaded = {}
+  for _, p in ipairs(cfg.plugins or {}) do
+    loaded[p.name] = loaded[p.name] or _M.load_plugin(p.name, plugins_path)
+  end
+  return { cfg = cfg, router = router, plugins = loaded, backend = backend, sdk = turnpike }
+end
+
+-- request_chain(cfg_table, request, opts) -> res: a mini gateway in-process. cfg_table is a
+-- declarative config (Kong's shape) loaded through turnpike.config and routed by
+-- turnpike.router, exactly as the gateway would. opts.plugins_path as run_plugin.
+function _M.request_chain(cfg_table, request, opts)
+  opts = opts or {}
+  local config = try_require("turnpike.config")
+  local router_mod = try_require("turnpike.router")
+  assert(config and config.load_string and router_mod,
+         "tp.request_chain needs turnpike.config and turnpike.router")
+  local cfg, err = config.load_string(cjson.encode(cfg_table), { name = "spec.json",
+                                      plugins_path = opts.plugins_path })
+  if not cfg then error(err, 2) end
+  local gen = _M.gen_from(cfg, router_mod.new(cfg.routes), opts.plugins_path)
+  local rn = runner.new(gen)
+  rn:init_worker()
+  return _M.execute(rn, request, opts)
+end
+
+-- Integration helpers arrive with turnpike/spec/integration.lua (the lead's file).
+setmetatable(_M, {
+  __index = function(t, k)
+    if k == "integration" then
+      local m = require "turnpike.spec.integration"
+      rawset(t, k, m)
+      return m
+    end
+  end,
+})
+
+return _M

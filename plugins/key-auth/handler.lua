@@ -1,0 +1,133 @@
+-- key-auth: authenticates a consumer by an API key sent in a header, the query string or the
+-- body, as Kong's key-auth. Keys are looked up in turnpike.db.keyauth_credentials, built once
+-- per configuration generation.
+local turnpike = turnpike
+
+local type = type
+local ipairs = ipairs
+local tostring = tostring
+
+local HEADER_CONSUMER_ID = "X-Consumer-ID"
+local HEADER_CONSUMER_CUSTOM_ID = "X-Consumer-Custom-ID"
+local HEADER_CONSUMER_USERNAME = "X-Consumer-Username"
+local HEADER_CREDENTIAL_IDENTIFIER = "X-Credential-Identifier"
+local HEADER_ANONYMOUS = "X-Anonymous-Consumer"
+
+local ERR_NO_KEY = "No API key found in request"
+local ERR_INVALID_CREDENTIALS = "Invalid authentication credentials"
+local ERR_DUPLICATE_KEY = "Duplicate API key found"
+
+local KeyAuthHandler = { PRIORITY = 1250, VERSION = "1.0.0" }
+
+local function challenge(conf)
+  return { ["WWW-Authenticate"] = 'Key realm="' .. (conf.realm or "kong") .. '"' }
+end
+
+-- Sets the upstream identity headers, always replacing whatever the client sent.
+local function set_consumer(consumer, credential)
+  local req = turnpike.service.request
+  if consumer then
+    turnpike.client.authenticate(consumer, credential)
+  end
+  local function put(name, value)
+    if value ~= nil then req.set_header(name, tostring(value)) else req.clear_header(name) end
+  end
+  put(HEADER_CONSUMER_ID, consumer and consumer.id)
+  put(HEADER_CONSUMER_CUSTOM_ID, consumer and consumer.custom_id)
+  put(HEADER_CONSUMER_USERNAME, consumer and consumer.username)
+  put(HEADER_CREDENTIAL_IDENTIFIER, credential and credential.id)
+  put(HEADER_ANONYMOUS, not credential and "true" or nil)
+end
+
+-- find_key(conf) -> key | nil, err. Looks in the header, then the query, then the body, for
+-- each name in turn; a name sent twice is an error rather than a guess.
+local function find_key(conf)
+  local headers = conf.key_in_header and turnpike.request.get_headers() or nil
+  local query = conf.key_in_query and turnpike.request.get_query() or nil
+  local body
+  for _, name in ipairs(conf.key_names) do
+    local v = headers and headers[name]
+    local where = v ~= nil and "header" or nil
+    if v == nil and query then
+      v = query[name]
+      where = v ~= nil and "query" or nil
+    end
+    if v == nil and conf.key_in_body then
+      if not body then
+        local err
+        body, err = turnpike.request.get_body()
+        if not body then
+          turnpike.log.debug("cannot read the request body: ", err)
+          body = {}
+        end
+      end
+      v = body[name]
+      where = v ~= nil and "body" or nil
+    end
+
+    if type(v) == "table" then
+      return nil, { status = 401, message = ERR_DUPLICATE_KEY, headers = challenge(conf) }
+    end
+    if type(v) == "string" and v ~= "" then
+      if conf.hide_credentials then
+        turnpike.service.request.clear_header(name)
+        if query and query[name] ~= nil then
+          query[name] = nil
+          turnpike.service.request.set_query(query)
+        end
+        if where == "body" then
+          body[name] = nil
+          turnpike.service.request.set_body(body)
+        end
+      end
+      return v
+    end
+  end
+  return nil, { status = 401, message = ERR_NO_KEY, headers = challenge(conf) }
+end
+
+-- authenticate(conf) -> true | nil, err
+local function authenticate(conf)
+  local key, err = find_key(conf)
+  if not key then return nil, err end
+  local credential = turnpike.db.keyauth_credentials[key]
+  if not credential then
+    return nil, { status = 401, message = ERR_INVALID_CREDENTIALS, headers = challenge(conf) }
+  end
+  local consumer = turnpike.client.load_consumer(credential.consumer.id)
+  if not consumer then
+    return nil, { status = 401, message = ERR_INVALID_CREDENTIALS, headers = challenge(conf) }
+  end
+  set_consumer(consumer, credential)
+  return true
+end
+
+function KeyAuthHandler:access(conf)
+  if not conf.run_on_preflight and turnpike.request.get_method() == "OPTIONS" then
+    return
+  end
+  -- With anonymous set, auth plugins form a logical OR: an earlier one already succeeded.
+  if conf.anonymous and turnpike.client.get_credential() then
+    return
+  end
+
+  local ok, err = authenticate(conf)
+  if ok then return end
+
+  if not conf.anonymous then
+    return turnpike.response.error(err.status, err.message, err.headers)
+  end
+  local anonymous = turnpike.client.load_consumer(conf.anonymous, true)
+  if not anonymous then
+    local msg = "anonymous consumer " .. conf.anonymous .. " is configured but doesn't exist"
+    turnpike.log.err(msg)
+    return turnpike.response.error(500, msg)
+  end
+  set_consumer(anonymous, nil)
+end
+
+KeyAuthHandler.ERR_NO_KEY = ERR_NO_KEY
+KeyAuthHandler.ERR_INVALID_CREDENTIALS = ERR_INVALID_CREDENTIALS
+KeyAuthHandler.ERR_DUPLICATE_KEY = ERR_DUPLICATE_KEY
+
+return KeyAuthHandler
