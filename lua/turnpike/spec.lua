@@ -22,6 +22,10 @@ local cjson = require "cjson.safe"
 local fake = require "turnpike.backend.fake"
 local sdk_mod = require "turnpike.sdk"
 local runner = require "turnpike.runner"
+local plugins = require "turnpike.plugins"
+local schema = require "turnpike.schema"
+local config = require "turnpike.config"
+local router_mod = require "turnpike.router"
 
 local type = type
 local pairs = pairs
@@ -50,71 +54,16 @@ end
 function _M.fake_http(pattern, responder) backend.fake_http(pattern, responder) end
 function _M.fake_redis(commands) backend.fake_redis(commands) end
 
-local function try_require(name)
-  local ok, mod = pcall(require, name)
-  if ok then return mod end
-  if not tostring(mod):find("module '" .. name .. "' not found", 1, true) then error(mod, 0) end
-  return nil
-end
-
 -- load_plugin(name, plugins_path) -> {name, handler, schema, priority, version}
 function _M.load_plugin(name, plugins_path)
-  local plugins = try_require("turnpike.plugins")
-  if plugins and plugins.load then
-    local p, err = plugins.load(name, plugins_path or _M.plugins_path)
-    if not p then error(err, 2) end
-    return p
-  end
-  -- Until turnpike.plugins exists: the same folders, searched the same way.
-  local dirs = {}
-  for _, d in ipairs(plugins_path or _M.plugins_path) do dirs[#dirs + 1] = d end
-  dirs[#dirs + 1] = (rawget(_G, "TURNPIKE_HOME") or ".") .. "/plugins"
-  for _, d in ipairs(dirs) do
-    local h = loadfile(d .. "/" .. name .. "/handler.lua")
-    if h then
-      local handler = h()
-      local schema = assert(loadfile(d .. "/" .. name .. "/schema.lua"))()
-      return { name = name, handler = handler, schema = schema,
-               priority = handler.PRIORITY, version = handler.VERSION }
-    end
-  end
-  error("plugin '" .. name .. "' not found", 2)
+  local p, err = plugins.load(name, plugins_path or _M.plugins_path)
+  if not p then error(err, 2) end
+  return p
 end
 
--- Fills record defaults only; used until turnpike.schema exists.
-local function fill_defaults(fields, conf)
-  for _, f in ipairs(fields or {}) do
-    local fname, def = next(f)
-    if conf[fname] == nil and def.default ~= nil then
-      local d = def.default
-      if type(d) == "table" then
-        local copy = {}
-        for k, v in pairs(d) do copy[k] = v end
-        d = copy
-      end
-      conf[fname] = d
-    end
-    if def.type == "record" and type(conf[fname]) == "table" then
-      fill_defaults(def.fields, conf[fname])
-    end
-  end
-  return conf
-end
-
--- validate(plugin, conf) -> conf | error: exactly what the gateway does with the config.
+-- validate(plugin, conf) -> conf | nil, err: exactly what the gateway does with a config.
 function _M.validate(plugin, conf)
-  local schema = try_require("turnpike.schema")
-  conf = conf or {}
-  if schema and schema.validate then
-    local out, err = schema.validate(plugin.schema, conf)
-    if not out then return nil, err end
-    return out
-  end
-  local copy = cjson.decode(cjson.encode(conf)) or {}
-  for _, f in ipairs(plugin.schema.fields or {}) do
-    if f.config then return fill_defaults(f.config.fields, copy) end
-  end
-  return copy
+  return schema.validate(plugin.schema, conf or {})
 end
 
 -- A built-in plugin the kit uses to authenticate opts.consumer before anything else runs.
@@ -249,14 +198,13 @@ end
 -- turnpike.router, exactly as the gateway would. opts.plugins_path as run_plugin.
 function _M.request_chain(cfg_table, request, opts)
   opts = opts or {}
-  local config = try_require("turnpike.config")
-  local router_mod = try_require("turnpike.router")
-  assert(config and config.load_string and router_mod,
-         "tp.request_chain needs turnpike.config and turnpike.router")
-  local cfg, err = config.load_string(cjson.encode(cfg_table), { name = "spec.json",
-                                      plugins_path = opts.plugins_path })
+  local path = opts.plugins_path or _M.plugins_path
+  local cfg, err = config.load_string(cjson.encode(cfg_table), "spec.json", {
+    env = {},
+    load_plugin = function(name) return plugins.load(name, path) end,
+  })
   if not cfg then error(err, 2) end
-  local gen = _M.gen_from(cfg, router_mod.new(cfg.routes), opts.plugins_path)
+  local gen = _M.gen_from(cfg, router_mod.new(cfg.routes), path)
   local rn = runner.new(gen)
   rn:init_worker()
   return _M.execute(rn, request, opts)

@@ -1,21 +1,11 @@
 -- acl: configuration, Kong's fields and defaults. Exactly one of allow/deny.
-local function one_list(config)
-  local has_allow = type(config.allow) == "table" and #config.allow > 0
-  local has_deny = type(config.deny) == "table" and #config.deny > 0
-  if has_allow and has_deny then
-    return nil, "config.allow: only one of these fields can be set: 'config.allow', 'config.deny'"
-  end
-  if not has_allow and not has_deny then
-    return nil, "config.allow: at least one of these fields must be non-empty: " ..
-                "'config.allow', 'config.deny'"
-  end
-  return true
-end
+local typedefs = require "turnpike.typedefs"
 
 return {
   name = "acl",
-  no_consumer = true,
   fields = {
+    { consumer = typedefs.no_consumer },
+    { protocols = typedefs.protocols_http },
     { config = {
         type = "record",
         fields = {
@@ -26,7 +16,10 @@ return {
                                                 default = false } },
           { include_consumer_groups = { type = "boolean", required = true, default = false } },
         },
-        custom_validator = one_list,
     } },
+  },
+  entity_checks = {
+    { only_one_of = { "config.allow", "config.deny" } },
+    { at_least_one_of = { "config.allow", "config.deny" } },
   },
 }
