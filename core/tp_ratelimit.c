@@ -233,6 +233,11 @@ int tp_ffi_rl_bucket_take(const char *key, size_t klen, double rate, double burs
                                     remaining, wait_ms);
 }
 
+int tp_ffi_rl_period(int64_t window_s, int64_t now_ms, int64_t *start_ms, int64_t *end_ms)
+{
+    return tp_ratelimit_period(window_s, now_ms, start_ms, end_ms);
+}
+
 int tp_ffi_rl_window_incr(const char *key, size_t klen, int64_t window_s, int64_t limit,
                           int64_t cost, int64_t now_ms, int64_t *count_after, int64_t *reset_ms)
 {

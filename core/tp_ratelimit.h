@@ -74,6 +74,8 @@ int tp_ratelimit_windows_incr(tp_shm_dict_t *d, const char *key, size_t klen,
 
 int tp_ffi_rl_bucket_take(const char *key, size_t klen, double rate, double burst, double cost,
                           int nodelay, int64_t now_ms, double *remaining, int64_t *wait_ms);
+/** tp_ratelimit_period, for policies that keep counters elsewhere (Redis). */
+int tp_ffi_rl_period(int64_t window_s, int64_t now_ms, int64_t *start_ms, int64_t *end_ms);
 /** One window: tp_ratelimit_windows_incr with n = 1. */
 int tp_ffi_rl_window_incr(const char *key, size_t klen, int64_t window_s, int64_t limit,
                           int64_t cost, int64_t now_ms, int64_t *count_after, int64_t *reset_ms);

@@ -137,6 +137,14 @@ describe("turnpike.ffi.shm", function()
       assert.equal(1701388800000 - NOW, reset)
     end)
 
+    it("computes periods on UTC boundaries", function()
+      assert.same({ 1699999980000, 1700000040000 }, { shm.period(60, NOW) })
+      -- 2023-11-01 .. 2023-12-01, 2023-01-01 .. 2024-01-01
+      assert.same({ 1698796800000, 1701388800000 }, { shm.period(shm.MONTH, NOW) })
+      assert.same({ 1672531200000, 1704067200000 }, { shm.period(shm.YEAR, NOW) })
+      assert.has_error(function() shm.period(0, NOW) end)
+    end)
+
     it("counts several windows all or nothing", function()
       local ok, counts = shm.windows_incr("mw", { 1, 60 }, { 1, 10 }, 1, NOW)
       assert.is_true(ok)

@@ -13,6 +13,7 @@
 --   shm.workers()                              -> { {pid, generation, loaded_at_ms, requests, active} }
 --   shm.bucket_take(key, rate, burst, cost, now_ms, nodelay)
 --                                              -> allowed, remaining, wait_ms | nil, err
+--   shm.period(window_s, now_ms)               -> start_ms, end_ms (the window's current period)
 --   shm.window_incr(key, window_s, limit, cost, now_ms) -> allowed, count, reset_ms | nil, err
 --   shm.windows_incr(key, windows, limits, cost, now_ms) -> allowed, counts, resets | nil, err
 --   shm.breaker_conf(opts)                     -> conf cdata (build once per config)
@@ -64,6 +65,7 @@ int tp_ffi_shm_workers(tp_shm_worker_t *out, int max);
 
 int tp_ffi_rl_bucket_take(const char *key, size_t klen, double rate, double burst, double cost,
                           int nodelay, int64_t now_ms, double *remaining, int64_t *wait_ms);
+int tp_ffi_rl_period(int64_t window_s, int64_t now_ms, int64_t *start_ms, int64_t *end_ms);
 int tp_ffi_rl_window_incr(const char *key, size_t klen, int64_t window_s, int64_t limit,
                           int64_t cost, int64_t now_ms, int64_t *count_after, int64_t *reset_ms);
 int tp_ffi_rl_windows_incr(const char *key, size_t klen, const int64_t *window_s,
@@ -218,6 +220,13 @@ function _M.bucket_take(key, rate, burst, cost, now_ms, nodelay)
     nodelay == false and 0 or 1, ms(now_ms), num_out, i64_a)
   if rc < 0 then return nil, errmsg(rc) end
   return rc == 1, num_out[0], tonumber(i64_a[0])
+end
+
+function _M.period(window_s, now_ms)
+  check_num(window_s, "window_s")
+  local rc = C.tp_ffi_rl_period(window_s, ms(now_ms), i64_a, i64_b)
+  if rc < 0 then error("window_s must be positive", 2) end
+  return tonumber(i64_a[0]), tonumber(i64_b[0])
 end
 
 function _M.window_incr(key, window_s, limit, cost, now_ms)
