@@ -404,20 +404,16 @@ end
 -- Registers entity e of kind in the indexes; errors on duplicate ids or names.
 local function register(ctx, kind, e, t, what, name_field)
   local idx = ctx.index[kind]
+  local v = name_field and e[name_field]
+  if v and idx.by_name[v] then
+    fail_at(ctx, t, { name_field }, what, "duplicate " .. name_field .. " '" .. tostring(v)
+      .. "' (also used by " .. idx.by_name[v]._path .. ")")
+  end
   if idx.by_id[e.id] then
     fail_at(ctx, t, { "id" }, what, "duplicate id '" .. e.id .. "' (also used by "
       .. idx.by_id[e.id]._path .. ")")
   end
-  for _, f in ipairs(name_field and { name_field } or {}) do
-    local v = e[f]
-    if v ~= nil then
-      if idx.by_name[v] then
-        fail_at(ctx, t, { f }, what, "duplicate " .. f .. " '" .. tostring(v) .. "' (also used by "
-          .. idx.by_name[v]._path .. ")")
-      end
-      idx.by_name[v] = e
-    end
-  end
+  if v then idx.by_name[v] = e end
   idx.by_id[e.id] = e
   rawset(e, "_path", what)
   ctx.cfg[kind][#ctx.cfg[kind] + 1] = e
@@ -516,7 +512,9 @@ local NODE = {
   end },
   admin_listen = { "127.0.0.1:8001", function(v)
     if v == false or v == "off" then return false end
-    return parse_listen(v, false)
+    local l, err = parse_listen(v, false)
+    if not l then return nil, err end
+    return { host = l.host, port = l.port }
   end },
   workers = { "auto", function(v)
     if v == "auto" then return 0 end
@@ -852,7 +850,7 @@ local function load_plugin_entry(ctx, pe)
   local vconf, _, errs = schema.validate(plugin.schema, conf)
   if not vconf then
     local e = errs[1]
-    fail_at(ctx, t, e.keys, pwhat, e.path .. ": " .. e.message)
+    fail_at(ctx, t, e.keys, pwhat, (e.path ~= "" and (e.path .. ": ") or "") .. e.message)
   end
   local proto_def = schema.field(plugin.schema, "protocols")
   if proto_def then
