@@ -36,7 +36,9 @@ function _M.new(backend)
     o.query = nil
     local res, err = backend.http_request(url, o)
     if not res then return nil, err end
-    res.headers = util.headers_table(res.headers or {})
+    local headers = {}
+    for k, v in pairs(res.headers or {}) do headers[k:lower()] = v end
+    res.headers = util.headers_table(headers)
     return res
   end
 
