@@ -2,7 +2,7 @@
 CC      ?= cc
 PKGS    := luajit hiredis yaml-0.1
 CFLAGS  ?= -O2 -g
-CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -fno-strict-aliasing \
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-format-truncation -fno-strict-aliasing \
            -D_GNU_SOURCE $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lev -lbearssl -lhttp_parser -lm -ldl
 # -E exports tp_ffi_* so the LuaJIT FFI finds them with ffi.C.

@@ -1,0 +1,250 @@
+/*
+ * tp_bridge.c - owns generations (lua_States) and the coroutines that run a
+ * request's Lua phases. Lua entry points live in lua/turnpike/worker.lua:
+ *   init(config_path, generation, worker_index) -> true | nil, err
+ *   handle(r)        rewrite + access (coroutine; may yield)
+ *   header_filter(r) body_filter(r, chunk, eof) -> chunk   (plain calls; no yield)
+ *   log(r)           log phase and release of the request's Lua state (coroutine)
+ *   has_phase(name)  does any plugin implement it
+ * A coroutine that waits for I/O yields; whoever completes the I/O calls
+ * tp_bridge_resume(r).
+ */
+#include "tp_bridge.h"
+#include "tp_http.h"
+#include "tp_log.h"
+#include "tp_lua.h"
+#include "tp_util.h"
+
+#include <lauxlib.h>
+#include <stdio.h>
+
+static void req_free(tp_req_t *r);
+
+static int ref_field(lua_State *L, int tbl, const char *name)
+{
+    lua_getfield(L, tbl, name);
+    if (!lua_isfunction(L, -1)) {
+        lua_pop(L, 1);
+        return LUA_NOREF;
+    }
+    return luaL_ref(L, LUA_REGISTRYINDEX);
+}
+
+static int call_has_phase(lua_State *L, int tbl, const char *phase)
+{
+    lua_getfield(L, tbl, "has_phase");
+    lua_pushstring(L, phase);
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        lua_pop(L, 1);
+        return 1;
+    }
+    int yes = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return yes;
+}
+
+tp_gen_t *tp_gen_load(tp_worker_t *w, const char *config_path, uint64_t number, char *err,
+                      size_t errlen)
+{
+    lua_State *L = tp_lua_new_state(err, errlen);
+    if (L == NULL)
+        return NULL;
+    lua_getglobal(L, "require");
+    lua_pushstring(L, "turnpike.worker");
+    if (lua_pcall(L, 1, 1, 0) != 0) {
+        snprintf(err, errlen, "%s", lua_tostring(L, -1));
+        lua_close(L);
+        return NULL;
+    }
+    int mod = lua_gettop(L);
+    lua_getfield(L, mod, "init");
+    lua_pushstring(L, config_path);
+    lua_pushnumber(L, (lua_Number)number);
+    lua_pushinteger(L, w ? w->index : 0);
+    if (lua_pcall(L, 3, 2, 0) != 0 || lua_isnil(L, -2)) {
+        snprintf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "load failed");
+        lua_close(L);
+        return NULL;
+    }
+    lua_pop(L, 2);
+    tp_gen_t *g = tp_calloc(1, sizeof(*g));
+    g->L = L;
+    g->w = w;
+    g->number = number;
+    g->loaded_at_ms = tp_wall_ms();
+    g->refs = 1;
+    g->fn_handle = ref_field(L, mod, "handle");
+    g->fn_header_filter = ref_field(L, mod, "header_filter");
+    g->fn_body_filter = ref_field(L, mod, "body_filter");
+    g->fn_log = ref_field(L, mod, "log");
+    g->has_header_filter = call_has_phase(L, mod, "header_filter");
+    g->has_body_filter = call_has_phase(L, mod, "body_filter");
+    g->has_log = call_has_phase(L, mod, "log");
+    lua_settop(L, 0);
+    return g;
+}
+
+void tp_gen_release(tp_gen_t *g)
+{
+    if (g == NULL || --g->refs > 0)
+        return;
+    tp_log(TP_LOG_INFO, "generation %llu released", (unsigned long long)g->number);
+    lua_close(g->L);
+    free(g);
+}
+
+/* ---- coroutines ------------------------------------------------------------ */
+
+static void drop_coroutine(tp_req_t *r)
+{
+    if (r->co_ref != LUA_NOREF && r->co_ref != LUA_REFNIL) {
+        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->co_ref);
+        r->co_ref = LUA_NOREF;
+    }
+}
+
+static void phase_finished(tp_req_t *r)
+{
+    if (r->state == TP_REQ_LOG) {
+        req_free(r);
+        return;
+    }
+    tp_http_on_lua_done(r);
+}
+
+/* Resume co with nargs already pushed; deal with yield, return and error. */
+static void run(tp_req_t *r, lua_State *co, int nargs)
+{
+    int rc = lua_resume(co, nargs);
+    if (rc == LUA_YIELD) {
+        lua_settop(co, 0);
+        return; /* the I/O that made it wait will resume it */
+    }
+    if (rc != 0) {
+        const char *msg = lua_tostring(co, -1);
+        luaL_traceback(r->gen->L, co, msg ? msg : "(error object is not a string)", 0);
+        tp_log(TP_LOG_ERR, "[request %s] lua error: %s", r->id_hex, lua_tostring(r->gen->L, -1));
+        lua_pop(r->gen->L, 1);
+        if (r->state != TP_REQ_LOG) {
+            r->resp_source = TP_SRC_ERROR;
+            r->status = 500;
+            tp_buf_reset(&r->exit_body);
+            tp_buf_appendf(&r->exit_body, "{\"message\":\"An unexpected error occurred\"}");
+        }
+    }
+    drop_coroutine(r);
+    phase_finished(r);
+}
+
+static void start_coroutine(tp_req_t *r, int fn_ref)
+{
+    lua_State *L = r->gen->L;
+    lua_State *co = lua_newthread(L);
+    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, fn_ref);
+    lua_pushlightuserdata(co, r);
+    run(r, co, 1);
+}
+
+void tp_bridge_start(tp_req_t *r)
+{
+    tp_gen_t *g = r->w->gen;
+    r->gen = g;
+    g->refs++;
+    r->lua_ctx = 1;
+    start_coroutine(r, g->fn_handle);
+}
+
+void tp_bridge_resume(tp_req_t *r)
+{
+    if (r->co_ref == LUA_NOREF)
+        return;
+    r->wait = TP_WAIT_NONE;
+    lua_State *L = r->gen->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->co_ref);
+    lua_State *co = lua_tothread(L, -1);
+    lua_pop(L, 1);
+    run(r, co, 0);
+}
+
+void tp_bridge_body_ready(tp_req_t *r)
+{
+    if (r->wait == TP_WAIT_BODY)
+        tp_bridge_resume(r);
+}
+
+/* ---- filters (plain calls in the generation's main thread) --------------------- */
+
+static int pcall_traceback(lua_State *L)
+{
+    luaL_traceback(L, L, lua_tostring(L, 1), 1);
+    return 1;
+}
+
+void tp_bridge_header_filter(tp_req_t *r)
+{
+    if (r->gen == NULL || !r->gen->has_header_filter)
+        return;
+    lua_State *L = r->gen->L;
+    lua_pushcfunction(L, pcall_traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_header_filter);
+    lua_pushlightuserdata(L, r);
+    if (lua_pcall(L, 1, 0, -3) != 0)
+        tp_log(TP_LOG_ERR, "[request %s] header_filter: %s", r->id_hex, lua_tostring(L, -1));
+    lua_settop(L, 0);
+}
+
+int tp_bridge_has_body_filter(tp_req_t *r)
+{
+    return r->gen != NULL && r->gen->has_body_filter;
+}
+
+void tp_bridge_body_filter(tp_req_t *r, const char *data, size_t n, int eof, tp_buf_t *out)
+{
+    lua_State *L = r->gen->L;
+    lua_pushcfunction(L, pcall_traceback);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_body_filter);
+    lua_pushlightuserdata(L, r);
+    lua_pushlstring(L, data ? data : "", n);
+    lua_pushboolean(L, eof);
+    if (lua_pcall(L, 3, 1, -5) != 0) {
+        tp_log(TP_LOG_ERR, "[request %s] body_filter: %s", r->id_hex, lua_tostring(L, -1));
+        tp_buf_append(out, data, n);
+    } else if (lua_isstring(L, -1)) {
+        size_t len;
+        const char *s = lua_tolstring(L, -1, &len);
+        tp_buf_append(out, s, len);
+    }
+    lua_settop(L, 0);
+}
+
+/* ---- end of a request ---------------------------------------------------------- */
+
+void tp_bridge_log(tp_req_t *r)
+{
+    if (r->gen == NULL || !r->lua_ctx) {
+        req_free(r);
+        return;
+    }
+    if (r->co_ref != LUA_NOREF) {
+        /* rewrite/access still waits on I/O (the client left): finish it first;
+         * phase_finished -> tp_http_on_lua_done -> request_done will come back here */
+        r->state = TP_REQ_LUA;
+        return;
+    }
+    r->state = TP_REQ_LOG;
+    start_coroutine(r, r->gen->fn_log);
+}
+
+static void req_free(tp_req_t *r)
+{
+    r->state = TP_REQ_DONE;
+    if (r->up)
+        r->up = NULL;
+    ev_timer_stop(r->w->loop, &r->sleep_timer);
+    tp_gen_t *g = r->gen;
+    tp_buf_free(&r->body);
+    tp_buf_free(&r->exit_body);
+    tp_pool_destroy(r->pool);
+    tp_gen_release(g);
+}

@@ -1,0 +1,379 @@
+/*
+ * tp_ffi_req.c - the request API that Lua reaches through the FFI
+ * (lua/turnpike/ffi/req.lua declares these). Strings go out as (pointer,
+ * length) pairs that stay valid until the request ends or the same header is
+ * changed; nothing here copies headers into Lua unless Lua asks for them.
+ */
+#include "tp_bridge.h"
+#include "tp_http.h"
+#include "tp_log.h"
+#include "tp_node.h"
+#include "tp_req.h"
+#include "tp_util.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <strings.h>
+#include <time.h>
+
+const char *tp_ffi_req_id(tp_req_t *r)
+{
+    return r->id_hex;
+}
+
+const char *tp_ffi_req_method(tp_req_t *r, size_t *len)
+{
+    const char *m = r->up_method ? r->up_method : r->method_name;
+    *len = strlen(m);
+    return m;
+}
+
+const char *tp_ffi_req_path(tp_req_t *r, size_t *len)
+{
+    *len = r->path_len;
+    return r->path;
+}
+
+const char *tp_ffi_req_query(tp_req_t *r, size_t *len)
+{
+    if (r->up_query_set) {
+        *len = r->up_query ? strlen(r->up_query) : 0;
+        return r->up_query ? r->up_query : "";
+    }
+    *len = r->query_len;
+    return r->query ? r->query : "";
+}
+
+const char *tp_ffi_req_host(tp_req_t *r, size_t *len)
+{
+    *len = r->host ? strlen(r->host) : 0;
+    return r->host ? r->host : "";
+}
+
+int tp_ffi_req_port(tp_req_t *r)
+{
+    return r->listen_port;
+}
+
+int tp_ffi_req_is_admin(tp_req_t *r)
+{
+    return r->is_admin;
+}
+
+const char *tp_ffi_req_client_ip(tp_req_t *r, size_t *len)
+{
+    *len = strlen(r->client_ip);
+    return r->client_ip;
+}
+
+int tp_ffi_req_client_port(tp_req_t *r)
+{
+    return r->client_port;
+}
+
+int tp_ffi_req_http_version(tp_req_t *r)
+{
+    return r->http_major * 10 + r->http_minor;
+}
+
+double tp_ffi_req_start_ms(tp_req_t *r)
+{
+    return (double)r->start_wall_ms;
+}
+
+/* ---- headers ------------------------------------------------------------------ */
+
+static tp_headers_t *pick(tp_req_t *r, int which)
+{
+    switch (which) {
+    case 0: return &r->headers;
+    case 1: return &r->resp_headers;
+    default: return &r->svc_headers;
+    }
+}
+
+int tp_ffi_headers_count(tp_req_t *r, int which)
+{
+    return pick(r, which)->n;
+}
+
+/* Header i of a list: 0 and the strings, or -1 when that slot was removed. */
+int tp_ffi_headers_at(tp_req_t *r, int which, int i, const char **name, size_t *nlen,
+                      const char **value, size_t *vlen)
+{
+    tp_headers_t *h = pick(r, which);
+    if (i < 0 || i >= h->n || h->items[i].deleted)
+        return -1;
+    *name = h->items[i].name;
+    *nlen = h->items[i].nlen;
+    *value = h->items[i].value;
+    *vlen = h->items[i].vlen;
+    return 0;
+}
+
+const char *tp_ffi_headers_get(tp_req_t *r, int which, const char *name, size_t nlen, size_t *vlen)
+{
+    tp_header_t *h = tp_headers_find(pick(r, which), name, nlen);
+    if (h == NULL)
+        return NULL;
+    *vlen = h->vlen;
+    return h->value;
+}
+
+/* Request headers (what goes upstream): op 0 set, 1 add, 2 clear. */
+void tp_ffi_req_header_op(tp_req_t *r, int op, const char *name, size_t nlen, const char *value,
+                          size_t vlen)
+{
+    if (op != TP_HOP_ADD)
+        tp_headers_clear(&r->headers, name, nlen);
+    if (op != TP_HOP_CLEAR)
+        tp_headers_add(r->pool, &r->headers, name, nlen, value, vlen);
+    if (tp_strieq(name, nlen, "host") && op != TP_HOP_CLEAR)
+        r->up_host_header = tp_pool_strndup(r->pool, value, vlen);
+}
+
+/* Response headers: before the response exists they are queued and applied to
+ * whatever response comes (the service's or an exit). */
+void tp_ffi_resp_header_op(tp_req_t *r, int op, const char *name, size_t nlen, const char *value,
+                           size_t vlen)
+{
+    if (r->resp_source == TP_SRC_NONE) {
+        tp_headers_add(r->pool, &r->resp_ops, name, nlen, value, vlen);
+        r->resp_ops.items[r->resp_ops.n - 1].op = op;
+        return;
+    }
+    if (op != TP_HOP_ADD)
+        tp_headers_clear(&r->resp_headers, name, nlen);
+    if (op != TP_HOP_CLEAR)
+        tp_headers_add(r->pool, &r->resp_headers, name, nlen, value, vlen);
+}
+
+/* The value a response header will have, counting queued operations. */
+const char *tp_ffi_resp_get_header(tp_req_t *r, const char *name, size_t nlen, size_t *vlen)
+{
+    if (r->resp_source != TP_SRC_NONE)
+        return tp_ffi_headers_get(r, 1, name, nlen, vlen);
+    const char *found = NULL;
+    for (int i = 0; i < r->resp_ops.n; i++) {
+        tp_header_t *h = &r->resp_ops.items[i];
+        if (h->nlen == nlen && strncasecmp(h->name, name, nlen) == 0) {
+            if (h->op == TP_HOP_CLEAR) {
+                found = NULL;
+            } else if (h->op == TP_HOP_SET || found == NULL) {
+                found = h->value;
+                *vlen = h->vlen;
+            }
+        }
+    }
+    return found;
+}
+
+/* ---- what goes upstream ---------------------------------------------------------- */
+
+void tp_ffi_req_set_method(tp_req_t *r, const char *m, size_t n)
+{
+    r->up_method = tp_pool_strndup(r->pool, m, n);
+}
+
+void tp_ffi_req_set_path(tp_req_t *r, const char *p, size_t n)
+{
+    r->up_path = tp_pool_strndup(r->pool, p, n);
+}
+
+void tp_ffi_req_set_query(tp_req_t *r, const char *q, size_t n)
+{
+    r->up_query = tp_pool_strndup(r->pool, q, n);
+    r->up_query_set = 1;
+}
+
+void tp_ffi_req_set_body(tp_req_t *r, const char *b, size_t n)
+{
+    tp_buf_reset(&r->body);
+    tp_buf_append(&r->body, b, n);
+    r->body_replaced = 1;
+    tp_headers_clear(&r->headers, "transfer-encoding", 17);
+}
+
+void tp_ffi_req_clear_targets(tp_req_t *r)
+{
+    r->ntargets = 0;
+    r->target_idx = 0;
+}
+
+int tp_ffi_req_add_target(tp_req_t *r, const char *host, size_t hlen, int port)
+{
+    if (r->ntargets >= TP_MAX_TARGETS || hlen >= sizeof(r->targets[0].host))
+        return -EINVAL;
+    tp_target_t *t = &r->targets[r->ntargets++];
+    memcpy(t->host, host, hlen);
+    t->host[hlen] = '\0';
+    t->port = port;
+    return 0;
+}
+
+void tp_ffi_req_set_proxy(tp_req_t *r, int connect_ms, int write_ms, int read_ms, int retries,
+                          int preserve_host)
+{
+    if (connect_ms > 0)
+        r->connect_timeout_ms = connect_ms;
+    if (write_ms > 0)
+        r->write_timeout_ms = write_ms;
+    if (read_ms > 0)
+        r->read_timeout_ms = read_ms;
+    if (retries >= 0)
+        r->retries = retries;
+    r->preserve_host = preserve_host;
+}
+
+/* ---- body ------------------------------------------------------------------------ */
+
+/* 0: the whole body is in r->body; TP_AGAIN: wait (Lua yields, resumed when it
+ * is complete); -EPIPE: the client went away; -E2BIG: over client_max_body_size. */
+int tp_ffi_req_read_body(tp_req_t *r)
+{
+    if (r->body_replaced || r->body_buffered)
+        return 0;
+    if (r->aborted || r->conn == NULL)
+        return -EPIPE;
+    if (r->status == 413)
+        return -E2BIG;
+    if (r->body_done) {
+        r->body_buffered = 1;
+        return 0;
+    }
+    r->body_buffered = 1;
+    r->state = TP_REQ_READ_BODY;
+    r->wait = TP_WAIT_BODY;
+    tp_http_read_body(r);
+    if (r->wait == TP_WAIT_NONE || r->state != TP_REQ_READ_BODY)
+        return r->aborted ? -EPIPE : 0; /* completed at once */
+    return TP_AGAIN;
+}
+
+const char *tp_ffi_req_body(tp_req_t *r, size_t *len)
+{
+    *len = tp_buf_size(&r->body);
+    return tp_buf_data(&r->body) ? tp_buf_data(&r->body) : "";
+}
+
+/* ---- response ---------------------------------------------------------------------- */
+
+int tp_ffi_resp_status(tp_req_t *r)
+{
+    return r->status;
+}
+
+void tp_ffi_resp_set_status(tp_req_t *r, int status)
+{
+    r->status = status;
+}
+
+int tp_ffi_resp_source(tp_req_t *r)
+{
+    return r->resp_source;
+}
+
+int tp_ffi_svc_status(tp_req_t *r)
+{
+    return r->svc_status;
+}
+
+void tp_ffi_resp_exit(tp_req_t *r, int status, const char *body, size_t n)
+{
+    r->status = status;
+    r->resp_source = TP_SRC_EXIT;
+    r->resp_headers.n = 0;
+    tp_buf_reset(&r->exit_body);
+    tp_buf_append(&r->exit_body, body, n);
+    /* queued header operations become this response's headers */
+    for (int i = 0; i < r->resp_ops.n; i++) {
+        tp_header_t *op = &r->resp_ops.items[i];
+        if (op->op != TP_HOP_ADD)
+            tp_headers_clear(&r->resp_headers, op->name, op->nlen);
+        if (op->op != TP_HOP_CLEAR)
+            tp_headers_add(r->pool, &r->resp_headers, op->name, op->nlen, op->value, op->vlen);
+    }
+    r->resp_ops.n = 0;
+}
+
+/* ---- waiting ---------------------------------------------------------------------- */
+
+static void on_sleep_done(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    tp_req_t *r = tp_container_of(t, tp_req_t, sleep_timer);
+    tp_bridge_resume(r);
+}
+
+int tp_ffi_sleep(tp_req_t *r, double ms)
+{
+    ev_timer_init(&r->sleep_timer, on_sleep_done, ms > 0 ? ms / 1000.0 : 0.0, 0.0);
+    ev_timer_start(r->w->loop, &r->sleep_timer);
+    r->wait = TP_WAIT_SLEEP;
+    return TP_AGAIN;
+}
+
+/* ---- misc ------------------------------------------------------------------------- */
+
+void tp_ffi_log(int level, const char *msg, size_t len)
+{
+    tp_log(level, "%.*s", (int)len, msg);
+}
+
+double tp_ffi_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+double tp_ffi_monotonic_ms(void)
+{
+    return (double)tp_now_us() / 1000.0;
+}
+
+int tp_ffi_worker_count(void)
+{
+    tp_ctl_t *ctl = tp_ctl();
+    return ctl ? ctl->nworkers : 0;
+}
+
+/* Status of worker slot i for the admin API: 0, or -1 when the slot is empty. */
+int tp_ffi_worker_status(int i, int *pid, double *generation, double *loaded_at, double *requests,
+                         double *connections)
+{
+    tp_ctl_t *ctl = tp_ctl();
+    if (ctl == NULL || i < 0 || i >= ctl->nworkers || ctl->workers[i].pid == 0)
+        return -1;
+    tp_worker_status_t *s = &ctl->workers[i];
+    *pid = s->pid;
+    *generation = (double)s->generation;
+    *loaded_at = (double)s->loaded_at_ms;
+    *requests = (double)s->requests;
+    *connections = (double)s->connections;
+    return 0;
+}
+
+double tp_ffi_ctl_generation(void)
+{
+    tp_ctl_t *ctl = tp_ctl();
+    return ctl ? (double)ctl->generation : 0;
+}
+
+/* A config posted to the admin API was validated and written to path: ask the
+ * master to roll every worker onto it. */
+int tp_ffi_ctl_post_config(const char *path)
+{
+    tp_ctl_t *ctl = tp_ctl();
+    if (ctl == NULL)
+        return -ENOENT;
+    snprintf(ctl->posted_path, sizeof(ctl->posted_path), "%s", path);
+    return kill(ctl->master_pid, SIGUSR2) == 0 ? 0 : -errno;
+}
+
+int tp_ffi_ctl_reload(void)
+{
+    tp_ctl_t *ctl = tp_ctl();
+    if (ctl == NULL)
+        return -ENOENT;
+    return kill(ctl->master_pid, SIGHUP) == 0 ? 0 : -errno;
+}

@@ -1,0 +1,72 @@
+/*
+ * tp_headers.c - header lists kept in a request's arena.
+ */
+#include "tp_req.h"
+#include "tp_util.h"
+
+#include <strings.h>
+
+void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t nlen,
+                    const char *value, size_t vlen)
+{
+    if (h->n == h->cap) {
+        int cap = h->cap ? h->cap * 2 : 16;
+        tp_header_t *items = tp_pool_alloc(pool, sizeof(tp_header_t) * (size_t)cap);
+        if (h->n)
+            memcpy(items, h->items, sizeof(tp_header_t) * (size_t)h->n);
+        h->items = items;
+        h->cap = cap;
+    }
+    tp_header_t *x = &h->items[h->n++];
+    x->name = tp_pool_strndup(pool, name, nlen);
+    x->value = tp_pool_strndup(pool, value, vlen);
+    x->nlen = (uint32_t)nlen;
+    x->vlen = (uint32_t)vlen;
+    x->deleted = 0;
+    x->op = TP_HOP_SET;
+}
+
+/* Header names compare case-insensitively, and "_" in the asked name matches "-"
+ * (Kong's get_header("x_foo") finds X-Foo). */
+static int name_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return 0;
+    for (size_t i = 0; i < alen; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (char)(y + 32);
+        if (x == '_')
+            x = '-';
+        if (y == '_')
+            y = '-';
+        if (x != y)
+            return 0;
+    }
+    return 1;
+}
+
+tp_header_t *tp_headers_find(tp_headers_t *h, const char *name, size_t nlen)
+{
+    for (int i = 0; i < h->n; i++) {
+        tp_header_t *x = &h->items[i];
+        if (!x->deleted && name_eq(x->name, x->nlen, name, nlen))
+            return x;
+    }
+    return NULL;
+}
+
+int tp_headers_clear(tp_headers_t *h, const char *name, size_t nlen)
+{
+    int n = 0;
+    for (int i = 0; i < h->n; i++) {
+        tp_header_t *x = &h->items[i];
+        if (!x->deleted && name_eq(x->name, x->nlen, name, nlen)) {
+            x->deleted = 1;
+            n++;
+        }
+    }
+    return n;
+}

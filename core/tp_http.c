@@ -1,0 +1,1035 @@
+/*
+ * tp_http.c - owns client connections: accepting, reading and parsing HTTP/1.1
+ * requests with http-parser (limits, smuggling checks, keep-alive, pipelining,
+ * bodies), writing responses with back-pressure, and the access log line.
+ *
+ * A connection carries at most one request at a time. Pipelined requests stay
+ * unparsed in `in` until the current one is finished, so responses go out in
+ * order (RFC 9112 section 9.3.2).
+ */
+#include "tp_http.h"
+#include "tp_bridge.h"
+#include "tp_log.h"
+#include "tp_upstream.h"
+#include "tp_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK 65536
+#define IN_HIGH_WATER (256 * 1024)
+#define OUT_HIGH_WATER (256 * 1024)
+#define MAX_URI 8192
+#define DISCARD_LIMIT (1024 * 1024)
+
+static void conn_close(tp_conn_t *c);
+static void conn_flush(tp_conn_t *c);
+static void parse_input(tp_conn_t *c);
+static void send_exit_response(tp_req_t *r);
+static void request_done(tp_req_t *r);
+
+/* ---- connection lifetime ------------------------------------------------ */
+
+static void conn_unlink(tp_conn_t *c)
+{
+    tp_worker_t *w = c->w;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+}
+
+static void conn_free(tp_conn_t *c)
+{
+    tp_worker_t *w = c->w;
+    ev_io_stop(w->loop, &c->rio);
+    ev_io_stop(w->loop, &c->wio);
+    ev_timer_stop(w->loop, &c->timer);
+    close(c->fd);
+    conn_unlink(c);
+    tp_buf_free(&c->in);
+    tp_buf_free(&c->out);
+    tp_buf_free(&c->hname);
+    tp_buf_free(&c->hvalue);
+    w->connections--;
+    tp_worker_status_t *st = tp_worker_status(w);
+    if (st)
+        st->connections = w->connections;
+    free(c);
+    if (w->draining)
+        tp_worker_check_drained(w);
+}
+
+/* The client is gone (or we give up on it): detach the request, which finishes
+ * on its own (Lua may still be waiting), then free the connection. */
+static void conn_close(tp_conn_t *c)
+{
+    tp_req_t *r = c->req;
+    c->req = NULL;
+    if (r) {
+        r->conn = NULL;
+        r->aborted = 1;
+        r->keepalive = 0;
+        if (r->up)
+            tp_upstream_abort(r);
+        if (r->state == TP_REQ_UPSTREAM || r->state == TP_REQ_RESPONDING ||
+            r->state == TP_REQ_HEADERS)
+            request_done(r);
+        /* TP_REQ_LUA / READ_BODY: the bridge finishes it when Lua returns */
+    }
+    conn_free(c);
+}
+
+static void set_timer(tp_conn_t *c, int ms)
+{
+    ev_timer_stop(c->w->loop, &c->timer);
+    if (ms > 0) {
+        ev_timer_set(&c->timer, ms / 1000.0, 0.0);
+        ev_timer_start(c->w->loop, &c->timer);
+    }
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static void conn_flush(tp_conn_t *c)
+{
+    while (tp_buf_size(&c->out) > 0) {
+        ssize_t n = write(c->fd, tp_buf_data(&c->out), tp_buf_size(&c->out));
+        if (n > 0) {
+            tp_buf_consume(&c->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(c->w->loop, &c->wio);
+            return;
+        }
+        c->closing = 1;
+        tp_buf_reset(&c->out);
+        conn_close(c);
+        return;
+    }
+    ev_io_stop(c->w->loop, &c->wio);
+    if (c->req && c->req->up && c->req->state == TP_REQ_UPSTREAM)
+        tp_upstream_resume_read(c->req);
+    if (c->closing && c->req == NULL) {
+        shutdown(c->fd, SHUT_WR);
+        conn_close(c);
+    }
+}
+
+static void on_conn_write(struct ev_loop *loop, ev_io *io, int revents)
+{
+    tp_conn_t *c = tp_container_of(io, tp_conn_t, wio);
+    conn_flush(c);
+}
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Request Entity Too Large";
+    case 414: return "Request-URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Unknown";
+    }
+}
+
+static void append_date(tp_buf_t *b)
+{
+    /* the Date header changes once a second: format it once per second */
+    static time_t cached_at;
+    static char cached[64];
+    time_t now = time(NULL);
+    if (now != cached_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(cached, sizeof(cached), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        cached_at = now;
+    }
+    tp_buf_append(b, cached, strlen(cached));
+}
+
+/* Hop-by-hop headers (RFC 9110 section 7.6.1) never cross the gateway. */
+int tp_http_is_hop_by_hop(const char *name, size_t n)
+{
+    return tp_strieq(name, n, "connection") || tp_strieq(name, n, "keep-alive") ||
+           tp_strieq(name, n, "proxy-connection") || tp_strieq(name, n, "transfer-encoding") ||
+           tp_strieq(name, n, "te") || tp_strieq(name, n, "trailer") ||
+           tp_strieq(name, n, "upgrade") || tp_strieq(name, n, "proxy-authenticate") ||
+           tp_strieq(name, n, "proxy-authorization");
+}
+
+static int no_body_status(int status)
+{
+    return (status >= 100 && status < 200) || status == 204 || status == 304;
+}
+
+/* Apply set/add/clear operations queued by plugins before the headers existed. */
+static void apply_resp_ops(tp_req_t *r)
+{
+    for (int i = 0; i < r->resp_ops.n; i++) {
+        tp_header_t *op = &r->resp_ops.items[i];
+        if (op->op != TP_HOP_ADD)
+            tp_headers_clear(&r->resp_headers, op->name, op->nlen);
+        if (op->op != TP_HOP_CLEAR)
+            tp_headers_add(r->pool, &r->resp_headers, op->name, op->nlen, op->value, op->vlen);
+    }
+    r->resp_ops.n = 0;
+}
+
+/* Status line and headers. content_length < 0 means: chunked if the client
+ * speaks HTTP/1.1, else close-delimited. */
+static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
+{
+    tp_buf_t *b = &c->out;
+    int body_allowed = !no_body_status(r->status);
+    tp_buf_appendf(b, "HTTP/1.1 %d %s\r\n", r->status, status_text(r->status));
+    int has_server = 0;
+    for (int i = 0; i < r->resp_headers.n; i++) {
+        tp_header_t *h = &r->resp_headers.items[i];
+        if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
+            tp_strieq(h->name, h->nlen, "content-length") || tp_strieq(h->name, h->nlen, "date"))
+            continue;
+        if (tp_strieq(h->name, h->nlen, "server"))
+            has_server = 1;
+        tp_buf_append(b, h->name, h->nlen);
+        tp_buf_append(b, ": ", 2);
+        tp_buf_append(b, h->value, h->vlen);
+        tp_buf_append(b, "\r\n", 2);
+    }
+    append_date(b);
+    if (!has_server && r->resp_source != TP_SRC_SERVICE)
+        tp_buf_appendf(b, "Server: turnpike\r\n");
+    if (body_allowed) {
+        if (content_length >= 0) {
+            tp_buf_appendf(b, "Content-Length: %lld\r\n", (long long)content_length);
+        } else if (r->http_major == 1 && r->http_minor >= 1) {
+            tp_buf_appendf(b, "Transfer-Encoding: chunked\r\n");
+            r->resp_chunked = 1;
+        } else {
+            r->keepalive = 0; /* close-delimited body */
+        }
+    }
+    if (c->w->draining)
+        r->keepalive = 0;
+    if (!r->keepalive)
+        tp_buf_appendf(b, "Connection: close\r\n");
+    else if (r->http_major == 1 && r->http_minor == 0)
+        tp_buf_appendf(b, "Connection: keep-alive\r\n");
+    tp_buf_append(b, "\r\n", 2);
+    r->resp_head_sent = 1;
+}
+
+static void send_exit_response(tp_req_t *r)
+{
+    tp_conn_t *c = r->conn;
+    r->state = TP_REQ_RESPONDING;
+    apply_resp_ops(r);
+    if (tp_headers_find(&r->resp_headers, "content-type", 12) == NULL &&
+        tp_buf_size(&r->exit_body) > 0)
+        tp_headers_add(r->pool, &r->resp_headers, "Content-Type", 12,
+                       "application/json; charset=utf-8", 31);
+    tp_bridge_header_filter(r);
+    if (r->conn == NULL)
+        return;
+    int head_only = r->method == HTTP_HEAD || no_body_status(r->status);
+    tp_buf_t body = r->exit_body;
+    if (!head_only && tp_bridge_has_body_filter(r)) {
+        tp_buf_t out = {0};
+        tp_bridge_body_filter(r, tp_buf_data(&body), tp_buf_size(&body), 1, &out);
+        tp_buf_free(&r->exit_body);
+        r->exit_body = out;
+        body = out;
+    }
+    write_head(c, r, (int64_t)tp_buf_size(&body));
+    if (!head_only) {
+        tp_buf_append(&c->out, tp_buf_data(&body), tp_buf_size(&body));
+        r->bytes_sent += tp_buf_size(&body);
+    }
+    tp_http_response_end(r);
+}
+
+void tp_http_send_error(tp_req_t *r, int status, const char *msg)
+{
+    tp_conn_t *c = r->conn;
+    if (c == NULL) {
+        request_done(r);
+        return;
+    }
+    if (r->resp_head_sent) {
+        r->keepalive = 0;
+        c->closing = 1;
+        tp_http_response_end(r);
+        return;
+    }
+    r->status = status;
+    r->resp_source = TP_SRC_ERROR;
+    r->resp_headers.n = 0;
+    tp_buf_reset(&r->exit_body);
+    tp_buf_appendf(&r->exit_body, "{\"message\":\"%s\"}", msg);
+    tp_headers_add(r->pool, &r->resp_headers, "Content-Type", 12,
+                   "application/json; charset=utf-8", 31);
+    send_exit_response(r);
+}
+
+/* An error found while parsing: answer and close (RFC 9112 section 11: never
+ * guess at message framing after a protocol error). */
+static void reject(tp_conn_t *c, int status, const char *msg)
+{
+    tp_req_t *r = c->req;
+    if (r == NULL) {
+        tp_buf_appendf(&c->out,
+                       "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
+                       "Content-Length: %zu\r\nConnection: close\r\n\r\n{\"message\":\"%s\"}",
+                       status, status_text(status), strlen(msg) + 14, msg);
+        c->closing = 1;
+        tp_buf_reset(&c->in);
+        conn_flush(c);
+        return;
+    }
+    r->keepalive = 0;
+    c->closing = 1;
+    tp_buf_reset(&c->in);
+    if (r->state == TP_REQ_HEADERS || r->state == TP_REQ_READ_BODY) {
+        if (r->http_major == 0) {
+            r->http_major = 1;
+            r->http_minor = 1;
+        }
+        tp_http_send_error(r, status, msg);
+    } else {
+        /* mid-stream: the response may be under way; just stop */
+        if (r->up)
+            tp_upstream_abort(r);
+        conn_close(c);
+    }
+}
+
+/* ---- responses from the upstream ---------------------------------------- */
+
+void tp_http_response_head(tp_req_t *r)
+{
+    tp_conn_t *c = r->conn;
+    if (c == NULL)
+        return;
+    r->resp_source = TP_SRC_SERVICE;
+    apply_resp_ops(r);
+    tp_bridge_header_filter(r);
+    if (r->conn == NULL)
+        return;
+    int64_t len = -1;
+    tp_header_t *cl = tp_headers_find(&r->resp_headers, "content-length", 14);
+    if (cl && !tp_bridge_has_body_filter(r))
+        len = strtoll(cl->value, NULL, 10);
+    if (r->method == HTTP_HEAD && cl)
+        len = strtoll(cl->value, NULL, 10);
+    if (r->method == HTTP_HEAD && len < 0)
+        len = 0;
+    write_head(c, r, len);
+    if (r->method == HTTP_HEAD)
+        r->resp_chunked = 0;
+    conn_flush(c);
+}
+
+static void write_body_bytes(tp_conn_t *c, tp_req_t *r, const char *data, size_t n)
+{
+    if (n == 0)
+        return;
+    if (r->resp_chunked)
+        tp_buf_appendf(&c->out, "%zx\r\n", n);
+    tp_buf_append(&c->out, data, n);
+    if (r->resp_chunked)
+        tp_buf_append(&c->out, "\r\n", 2);
+    r->bytes_sent += n;
+}
+
+int tp_http_response_body(tp_req_t *r, const char *data, size_t n)
+{
+    tp_conn_t *c = r->conn;
+    if (c == NULL)
+        return 0;
+    if (r->method == HTTP_HEAD)
+        return 0;
+    if (tp_bridge_has_body_filter(r)) {
+        tp_buf_t out = {0};
+        tp_bridge_body_filter(r, data, n, 0, &out);
+        write_body_bytes(c, r, tp_buf_data(&out), tp_buf_size(&out));
+        tp_buf_free(&out);
+    } else {
+        write_body_bytes(c, r, data, n);
+    }
+    if (tp_buf_size(&c->out) > OUT_HIGH_WATER / 4)
+        conn_flush(c);
+    return r->conn != NULL && tp_buf_size(&r->conn->out) > OUT_HIGH_WATER;
+}
+
+void tp_http_response_end(tp_req_t *r)
+{
+    tp_conn_t *c = r->conn;
+    if (c == NULL) {
+        request_done(r);
+        return;
+    }
+    if (r->resp_source == TP_SRC_SERVICE && r->method != HTTP_HEAD) {
+        if (tp_bridge_has_body_filter(r)) {
+            tp_buf_t out = {0};
+            tp_bridge_body_filter(r, NULL, 0, 1, &out);
+            write_body_bytes(c, r, tp_buf_data(&out), tp_buf_size(&out));
+            tp_buf_free(&out);
+        }
+        if (r->resp_chunked)
+            tp_buf_append(&c->out, "0\r\n\r\n", 5);
+    }
+    if (!r->keepalive)
+        c->closing = 1;
+    /* the rest of an unread request body: drop it if small, else close */
+    if (!r->body_done && !c->closing) {
+        if (r->content_length >= 0 &&
+            (uint64_t)r->content_length - r->body_received <= DISCARD_LIMIT)
+            c->discard_body = 1;
+        else
+            c->closing = 1;
+    }
+    c->req = NULL;
+    r->conn = NULL;
+    request_done(r);
+    if (c->closing) {
+        conn_flush(c);
+        return;
+    }
+    set_timer(c, c->w->node.keepalive_timeout_ms);
+    c->head_bytes = 0;
+    if (c->reading_paused) {
+        c->reading_paused = 0;
+        ev_io_start(c->w->loop, &c->rio);
+    }
+    conn_flush(c);
+    /* a pipelined request may already be waiting */
+    if (tp_buf_size(&c->in) > 0)
+        parse_input(c);
+}
+
+/* ---- access log and request end ------------------------------------------ */
+
+static void json_escape(tp_buf_t *b, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\')
+            tp_buf_appendf(b, "\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f)
+            tp_buf_appendf(b, "\\u%04x", ch);
+        else
+            tp_buf_append(b, &s[i], 1);
+    }
+}
+
+static void access_log(tp_req_t *r, const char *client_ip)
+{
+    if (!tp_access_log_enabled())
+        return;
+    tp_buf_t b = {0};
+    uint64_t now = tp_now_us();
+    double total_ms = (double)(now - r->start_us) / 1000.0;
+    double up_ms = r->up_header_us ? (double)(r->up_header_us - r->up_start_us) / 1000.0 : -1;
+    char ts[40];
+    time_t secs = (time_t)(r->start_wall_ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+    tp_buf_appendf(&b, "{\"time\":\"%s.%03dZ\",\"request_id\":\"%s\",\"client_ip\":\"%s\",\"method\":\"%s\",\"path\":\"",
+                   ts, (int)(r->start_wall_ms % 1000), r->id_hex, client_ip,
+                   r->method_name ? r->method_name : "-");
+    json_escape(&b, r->path ? r->path : "", r->path_len);
+    tp_buf_appendf(&b, "\",\"status\":%d,\"bytes\":%llu,\"upstream_latency_ms\":%.3f,\"latency_ms\":%.3f}\n",
+                   r->status, (unsigned long long)r->bytes_sent, up_ms, total_ms);
+    tp_access_log_write(tp_buf_data(&b), tp_buf_size(&b));
+    tp_buf_free(&b);
+}
+
+/* The response is out (or the client is gone): log it, then run the log phase,
+ * which frees the request when it ends. */
+static void request_done(tp_req_t *r)
+{
+    if (r->state == TP_REQ_LOG || r->state == TP_REQ_DONE)
+        return;
+    r->state = TP_REQ_LOG;
+    if (r->up)
+        tp_upstream_abort(r);
+    access_log(r, r->client_ip);
+    tp_bridge_log(r);
+}
+
+/* ---- parsing -------------------------------------------------------------- */
+
+static tp_req_t *req_new(tp_conn_t *c)
+{
+    tp_pool_t *pool = tp_pool_new();
+    tp_req_t *r = tp_pool_alloc(pool, sizeof(*r));
+    memset(r, 0, sizeof(*r));
+    r->pool = pool;
+    r->conn = c;
+    r->w = c->w;
+    r->id = ++c->w->next_req_id;
+    snprintf(r->id_hex, sizeof(r->id_hex), "%08x%08x%08x%08x", (unsigned)getpid(),
+             (unsigned)(tp_wall_ms() & 0xffffffff), (unsigned)c->w->index, (unsigned)r->id);
+    r->start_us = tp_now_us();
+    r->start_wall_ms = tp_wall_ms();
+    r->content_length = -1;
+    r->co_ref = -2; /* LUA_NOREF */
+    r->connect_timeout_ms = r->write_timeout_ms = r->read_timeout_ms = 60000;
+    r->retries = 5;
+    r->status = 0;
+    r->lua_ctx = 0;
+    snprintf(r->client_ip, sizeof(r->client_ip), "%s", c->client_ip);
+    r->client_port = c->client_port;
+    r->listen_port = c->listener->conf.port;
+    r->is_admin = c->listener->conf.admin;
+    return r;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    tp_conn_t *c = p->data;
+    if (c->discard_body)
+        return 0;
+    c->req = req_new(c);
+    c->head_bytes = 0;
+    c->w->requests++;
+    tp_worker_status_t *st = tp_worker_status(c->w);
+    if (st)
+        st->requests = c->w->requests;
+    set_timer(c, c->w->node.client_header_timeout_ms);
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    tp_conn_t *c = p->data;
+    tp_buf_append(&c->hvalue, at, n);
+    if (tp_buf_size(&c->hvalue) > MAX_URI) {
+        c->req->status = 414;
+        return 1;
+    }
+    return 0;
+}
+
+static int check_head_size(tp_conn_t *c, size_t n)
+{
+    c->head_bytes += (int)n;
+    if ((size_t)c->head_bytes > c->w->node.client_max_header_size) {
+        c->req->status = 431;
+        return 1;
+    }
+    return 0;
+}
+
+static void commit_header(tp_conn_t *c)
+{
+    tp_req_t *r = c->req;
+    tp_headers_add(r->pool, &r->headers, tp_buf_data(&c->hname), tp_buf_size(&c->hname),
+                   tp_buf_data(&c->hvalue), tp_buf_size(&c->hvalue));
+    tp_buf_reset(&c->hname);
+    tp_buf_reset(&c->hvalue);
+    c->in_value = 0;
+}
+
+static int take_url(tp_conn_t *c)
+{
+    tp_req_t *r = c->req;
+    r->url = tp_pool_strndup(r->pool, tp_buf_data(&c->hvalue), tp_buf_size(&c->hvalue));
+    r->url_len = tp_buf_size(&c->hvalue);
+    tp_buf_reset(&c->hvalue);
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    tp_conn_t *c = p->data;
+    if (c->req->url == NULL)
+        take_url(c);
+    if (c->in_value)
+        commit_header(c);
+    tp_buf_append(&c->hname, at, n);
+    return check_head_size(c, n);
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    tp_conn_t *c = p->data;
+    c->in_value = 1;
+    tp_buf_append(&c->hvalue, at, n);
+    return check_head_size(c, n);
+}
+
+/* RFC 9112 section 6.3: a message with both Transfer-Encoding and
+ * Content-Length, several differing Content-Lengths, or a transfer coding we
+ * do not implement is rejected rather than forwarded (request smuggling). */
+static int framing_is_safe(tp_req_t *r)
+{
+    tp_header_t *cl = NULL;
+    int te = 0;
+    for (int i = 0; i < r->headers.n; i++) {
+        tp_header_t *h = &r->headers.items[i];
+        if (tp_strieq(h->name, h->nlen, "content-length")) {
+            if (cl && (cl->vlen != h->vlen || memcmp(cl->value, h->value, h->vlen) != 0))
+                return 0;
+            if (h->vlen == 0 || strspn(h->value, "0123456789") != h->vlen)
+                return 0;
+            cl = h;
+        } else if (tp_strieq(h->name, h->nlen, "transfer-encoding")) {
+            if (te || !tp_strieq(h->value, h->vlen, "chunked"))
+                return 0;
+            te = 1;
+        }
+        for (uint32_t k = 0; k < h->vlen; k++)
+            if (h->value[k] == '\r' || h->value[k] == '\n' || h->value[k] == '\0')
+                return 0;
+    }
+    return !(cl && te);
+}
+
+static void split_url(tp_req_t *r)
+{
+    char *u = r->url;
+    size_t n = r->url_len;
+    /* absolute-form (RFC 9112 section 3.2.2): keep only path and query */
+    if (n > 7 && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0)) {
+        char *s = strchr(u + 8, '/');
+        if (s == NULL) {
+            u = "/";
+            n = 1;
+        } else {
+            n -= (size_t)(s - u);
+            u = s;
+        }
+    }
+    char *q = memchr(u, '?', n);
+    r->path = u;
+    r->path_len = q ? (size_t)(q - u) : n;
+    if (q) {
+        r->query = q + 1;
+        r->query_len = n - r->path_len - 1;
+    }
+    char *hash = memchr(r->path, '#', r->path_len);
+    if (hash)
+        r->path_len = (size_t)(hash - r->path);
+}
+
+static void take_host(tp_req_t *r)
+{
+    tp_header_t *h = tp_headers_find(&r->headers, "host", 4);
+    if (h == NULL) {
+        r->host = "";
+        return;
+    }
+    size_t n = h->vlen;
+    const char *v = h->value;
+    if (n > 0 && v[0] != '[') {
+        const char *colon = memchr(v, ':', n);
+        if (colon)
+            n = (size_t)(colon - v);
+    }
+    r->host = tp_pool_strndup(r->pool, v, n);
+    for (char *s = r->host; *s; s++)
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s + 32);
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    tp_conn_t *c = p->data;
+    tp_req_t *r = c->req;
+    if (r->url == NULL)
+        take_url(c);
+    if (c->in_value || tp_buf_size(&c->hname))
+        commit_header(c);
+    r->method = (int)p->method;
+    r->method_name = http_method_str((enum http_method)p->method);
+    r->http_major = p->http_major;
+    r->http_minor = p->http_minor;
+    r->keepalive = http_should_keep_alive(p);
+    if (r->url_len == 0 || (r->url[0] != '/' && strncasecmp(r->url, "http", 4) != 0) ||
+        !framing_is_safe(r) || p->method == HTTP_CONNECT) {
+        r->status = 400;
+        return 1;
+    }
+    if (r->http_major == 1 && r->http_minor >= 1 && tp_headers_find(&r->headers, "host", 4) == NULL) {
+        r->status = 400; /* RFC 9112 section 3.2: HTTP/1.1 requires Host */
+        return 1;
+    }
+    split_url(r);
+    take_host(r);
+    if (p->flags & F_CHUNKED) {
+        r->has_body = 1;
+    } else if (p->content_length > 0 && p->content_length != ULLONG_MAX) {
+        r->has_body = 1;
+        r->content_length = (int64_t)p->content_length;
+    } else {
+        r->content_length = 0;
+    }
+    if (!r->has_body)
+        r->body_done = 1;
+    size_t max = c->w->node.client_max_body_size;
+    if (max && r->content_length > 0 && (uint64_t)r->content_length > max) {
+        r->status = 413;
+        return 1;
+    }
+    tp_header_t *ex = tp_headers_find(&r->headers, "expect", 6);
+    if (ex && tp_strieq(ex->value, ex->vlen, "100-continue"))
+        r->expect_continue = 1;
+    tp_headers_clear(&r->headers, "expect", 6);
+    set_timer(c, 0);
+    r->state = TP_REQ_LUA;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    tp_conn_t *c = p->data;
+    tp_req_t *r = c->req;
+    if (r == NULL || c->discard_body)
+        return 0;
+    r->body_received += n;
+    size_t max = c->w->node.client_max_body_size;
+    if (max && r->body_received > max) {
+        r->status = 413;
+        return 1;
+    }
+    if (r->state == TP_REQ_READ_BODY || r->body_buffered) {
+        tp_buf_append(&r->body, at, n);
+        return 0;
+    }
+    if (r->body_replaced)
+        return 0; /* a plugin replaced the body: the client's bytes are dropped */
+    if (r->up && tp_upstream_send_body(r, at, n)) {
+        c->reading_paused = 1;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    tp_conn_t *c = p->data;
+    if (c->discard_body) {
+        c->discard_body = 0;
+        http_parser_pause(p, 1);
+        return 0;
+    }
+    tp_req_t *r = c->req;
+    if (r == NULL)
+        return 0;
+    r->body_done = 1;
+    set_timer(c, 0);
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* obs-fold, bare CR and NUL in a request head are rejected (RFC 9112
+ * sections 2.2 and 5.2); http-parser tolerates some of them. */
+static int head_bytes_ok(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\0')
+            return 0;
+        if (p[i] == '\r' && (i + 1 >= n || p[i + 1] != '\n'))
+            return i + 1 >= n; /* a CR at the end may be completed by the next read */
+        if (p[i] == '\n' && i + 1 < n && (p[i + 1] == ' ' || p[i + 1] == '\t'))
+            return 0;
+        if (p[i] == '\n' && i >= 1 && p[i - 1] == '\n')
+            return 1;
+        if (p[i] == '\n' && i >= 2 && p[i - 1] == '\r' && p[i - 2] == '\n')
+            return 1;
+    }
+    return 1;
+}
+
+/* May the parser consume more input right now? */
+static int parser_may_run(tp_conn_t *c)
+{
+    tp_req_t *r = c->req;
+    if (c->closing)
+        return 0;
+    if (r == NULL || c->discard_body)
+        return 1;
+    if (r->state == TP_REQ_HEADERS)
+        return 1;
+    if (r->body_done || c->reading_paused)
+        return 0;
+    if (r->state == TP_REQ_READ_BODY)
+        return 1;
+    return r->state == TP_REQ_UPSTREAM && r->up != NULL && tp_upstream_ready_for_body(r);
+}
+
+static void dispatch_head(tp_conn_t *c)
+{
+    tp_req_t *r = c->req;
+    tp_bridge_start(r);
+}
+
+static void parse_input(tp_conn_t *c)
+{
+    while (tp_buf_size(&c->in) > 0 && parser_may_run(c)) {
+        tp_req_t *before = c->req;
+        int in_head = before == NULL || before->state == TP_REQ_HEADERS;
+        if (in_head && !c->discard_body && !head_bytes_ok(tp_buf_data(&c->in), tp_buf_size(&c->in))) {
+            if (c->req == NULL)
+                c->req = req_new(c);
+            c->req->http_major = 1;
+            c->req->http_minor = 1;
+            reject(c, 400, "Bad request");
+            return;
+        }
+        size_t n = tp_buf_size(&c->in);
+        size_t used = http_parser_execute(&c->parser, &settings, tp_buf_data(&c->in), n);
+        tp_buf_consume(&c->in, used);
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&c->parser, 0);
+        } else if (e != HPE_OK) {
+            int status = 400;
+            const char *msg = "Bad request";
+            if (c->req && c->req->status == 414) {
+                status = 414;
+                msg = "Request-URI Too Long";
+            } else if (c->req && c->req->status == 431) {
+                status = 431;
+                msg = "Request Header Fields Too Large";
+            } else if (c->req && c->req->status == 413) {
+                status = 413;
+                msg = "Request body too large";
+            }
+            if (c->req == NULL)
+                c->req = req_new(c);
+            if (c->req->http_major == 0) {
+                c->req->http_major = 1;
+                c->req->http_minor = 1;
+            }
+            reject(c, status, msg);
+            return;
+        }
+        tp_req_t *r = c->req;
+        if (r && in_head && r->state == TP_REQ_LUA) {
+            dispatch_head(c);
+            continue;
+        }
+        if (r && r->body_done && r->state == TP_REQ_READ_BODY) {
+            r->state = TP_REQ_LUA;
+            tp_bridge_body_ready(r);
+            continue;
+        }
+        if (r && r->body_done && r->state == TP_REQ_UPSTREAM && r->up)
+            tp_upstream_body_done(r);
+        if (used == 0)
+            break;
+    }
+    if (tp_buf_size(&c->in) > IN_HIGH_WATER && !c->reading_paused) {
+        c->reading_paused = 1;
+        ev_io_stop(c->w->loop, &c->rio);
+    }
+}
+
+void tp_http_read_body(tp_req_t *r)
+{
+    tp_conn_t *c = r->conn;
+    if (c == NULL)
+        return;
+    if (r->expect_continue && r->body_received == 0 && !r->body_done) {
+        r->expect_continue = 0;
+        tp_buf_appendf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+        conn_flush(c);
+        if (r->conn == NULL)
+            return;
+    }
+    if (!r->body_done)
+        set_timer(c, c->w->node.client_body_timeout_ms);
+    if (c->reading_paused) {
+        c->reading_paused = 0;
+        ev_io_start(c->w->loop, &c->rio);
+    }
+    if (r->body_done && r->state == TP_REQ_READ_BODY) {
+        r->state = TP_REQ_LUA;
+        tp_bridge_body_ready(r);
+        return;
+    }
+    if (r->body_done && r->state == TP_REQ_UPSTREAM && r->up) {
+        tp_upstream_body_done(r);
+        return;
+    }
+    parse_input(c);
+}
+
+static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+    tp_conn_t *c = tp_container_of(io, tp_conn_t, rio);
+    if (tp_buf_size(&c->in) >= IN_HIGH_WATER) {
+        c->reading_paused = 1;
+        ev_io_stop(loop, io);
+        return;
+    }
+    char *dst = tp_buf_reserve(&c->in, READ_CHUNK);
+    ssize_t n = read(c->fd, dst, READ_CHUNK);
+    if (n > 0) {
+        c->in.len += (size_t)n;
+        if (c->req && !c->req->body_done && c->req->state != TP_REQ_HEADERS)
+            set_timer(c, c->w->node.client_body_timeout_ms);
+        parse_input(c);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    /* EOF or error: the client is gone */
+    conn_close(c);
+}
+
+static void on_conn_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    tp_conn_t *c = tp_container_of(t, tp_conn_t, timer);
+    tp_req_t *r = c->req;
+    if (r && r->state == TP_REQ_HEADERS && c->head_bytes + tp_buf_size(&c->in) > 0) {
+        reject(c, 408, "Request timeout");
+        return;
+    }
+    if (r && (r->state == TP_REQ_READ_BODY || r->state == TP_REQ_UPSTREAM) && !r->body_done) {
+        reject(c, 408, "Request timeout");
+        return;
+    }
+    if (r == NULL || r->state == TP_REQ_HEADERS)
+        conn_close(c); /* idle keep-alive connection */
+}
+
+void tp_http_on_lua_done(tp_req_t *r)
+{
+    if (r->conn == NULL) {
+        request_done(r);
+        return;
+    }
+    if (r->resp_source == TP_SRC_EXIT || r->resp_source == TP_SRC_ERROR) {
+        send_exit_response(r);
+        return;
+    }
+    if (r->ntargets == 0) {
+        tp_http_send_error(r, 500, "An unexpected error occurred");
+        return;
+    }
+    r->state = TP_REQ_UPSTREAM;
+    tp_upstream_start(r);
+}
+
+void tp_http_on_accept(struct ev_loop *loop, ev_io *io, int revents)
+{
+    tp_listener_t *l = tp_container_of(io, tp_listener_t, io);
+    tp_worker_t *w = l->w;
+    for (int i = 0; i < 64; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                tp_log(TP_LOG_WARN, "accept on port %d: %s", l->conf.port, strerror(errno));
+            return;
+        }
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        tp_conn_t *c = tp_calloc(1, sizeof(*c));
+        c->w = w;
+        c->listener = l;
+        c->fd = fd;
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &sin->sin_addr, c->client_ip, sizeof(c->client_ip));
+            c->client_port = ntohs(sin->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &sin6->sin6_addr, c->client_ip, sizeof(c->client_ip));
+            c->client_port = ntohs(sin6->sin6_port);
+        }
+        http_parser_init(&c->parser, HTTP_REQUEST);
+        c->parser.data = c;
+        ev_io_init(&c->rio, on_conn_read, fd, EV_READ);
+        ev_io_init(&c->wio, on_conn_write, fd, EV_WRITE);
+        ev_init(&c->timer, on_conn_timer);
+        c->next = w->conns;
+        if (w->conns)
+            w->conns->prev = c;
+        w->conns = c;
+        w->connections++;
+        tp_worker_status_t *st = tp_worker_status(w);
+        if (st)
+            st->connections = w->connections;
+        ev_io_start(loop, &c->rio);
+        set_timer(c, w->node.client_header_timeout_ms);
+    }
+}
+
+int tp_http_conn_is_admin(const tp_conn_t *c)
+{
+    return c->listener->conf.admin;
+}
+
+int tp_http_conn_port(const tp_conn_t *c)
+{
+    return c->listener->conf.port;
+}
+
+void tp_http_drain(tp_worker_t *w)
+{
+    tp_conn_t *c = w->conns;
+    while (c) {
+        tp_conn_t *next = c->next;
+        if (c->req == NULL && tp_buf_size(&c->out) == 0)
+            conn_close(c);
+        else
+            c->closing = 1; /* finish the request in flight, then close */
+        c = next;
+    }
+}

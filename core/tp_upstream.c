@@ -1,0 +1,684 @@
+/*
+ * tp_upstream.c - owns upstream connections and the per-worker keep-alive pools
+ * (one pool per target host:port). Sends the request the plugins shaped,
+ * streams bodies both ways with back-pressure, parses the response with
+ * http-parser, enforces connect/write/read timeouts and retries connect
+ * failures on the next target.
+ */
+#include "tp_upstream.h"
+#include "tp_bridge.h"
+#include "tp_http.h"
+#include "tp_log.h"
+#include "tp_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define UP_READ_CHUNK 65536
+#define UP_OUT_HIGH_WATER (256 * 1024)
+#define RESOLVE_TTL_MS 30000
+
+struct tp_uppool_s {
+    struct tp_uppool_s *next;
+    char host[256];
+    int port;
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
+    uint64_t resolved_at;
+    tp_upconn_t *idle;
+    int nidle;
+};
+
+struct tp_upconn_s {
+    tp_uppool_t *pool;
+    tp_worker_t *w;
+    int fd;
+    ev_io rio, wio;
+    ev_timer timer;
+    http_parser parser;
+    tp_buf_t out;
+    tp_req_t *req;
+    tp_upconn_t *next_idle;
+    int connected;
+    int reused;
+    int head_queued;
+    int chunked_body;   /* re-chunking the client's chunked body */
+    int body_finished;  /* the whole request body was queued */
+    int got_response;   /* some response bytes arrived */
+    int resp_done;
+    int paused;         /* client side is full */
+    int timer_kind;     /* 0 none, 1 connect, 2 write, 3 read */
+    tp_buf_t hname, hvalue;
+    int in_value;
+};
+
+static void upconn_free(tp_upconn_t *u);
+static void fail(tp_req_t *r, int status, const char *msg, int retryable);
+static void upconn_flush(tp_upconn_t *u);
+
+/* ---- pools ----------------------------------------------------------------- */
+
+static int resolve(tp_uppool_t *p, char *err, size_t errlen)
+{
+    uint64_t now = tp_now_ms();
+    if (p->addrlen && now - p->resolved_at < RESOLVE_TTL_MS)
+        return 0;
+    struct sockaddr_in sin;
+    memset(&sin, 0, sizeof(sin));
+    if (inet_pton(AF_INET, p->host, &sin.sin_addr) == 1) {
+        sin.sin_family = AF_INET;
+        sin.sin_port = htons((uint16_t)p->port);
+        memcpy(&p->addr, &sin, sizeof(sin));
+        p->addrlen = sizeof(sin);
+        p->resolved_at = now;
+        return 0;
+    }
+    /* Names are resolved with the system resolver and cached; upstream hosts are
+     * expected to be IPs or names in /etc/hosts (see README). */
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char port[16];
+    snprintf(port, sizeof(port), "%d", p->port);
+    int rc = getaddrinfo(p->host, port, &hints, &res);
+    if (rc != 0 || res == NULL) {
+        snprintf(err, errlen, "resolve %s: %s", p->host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
+    p->addrlen = res->ai_addrlen;
+    p->resolved_at = now;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static tp_uppool_t *find_pool(tp_worker_t *w, const tp_target_t *t)
+{
+    for (tp_uppool_t *p = w->pools; p; p = p->next)
+        if (p->port == t->port && strcmp(p->host, t->host) == 0)
+            return p;
+    tp_uppool_t *p = tp_calloc(1, sizeof(*p));
+    snprintf(p->host, sizeof(p->host), "%s", t->host);
+    p->port = t->port;
+    p->next = w->pools;
+    w->pools = p;
+    return p;
+}
+
+static void pool_remove(tp_uppool_t *p, tp_upconn_t *u)
+{
+    tp_upconn_t **pp = &p->idle;
+    while (*pp) {
+        if (*pp == u) {
+            *pp = u->next_idle;
+            p->nidle--;
+            return;
+        }
+        pp = &(*pp)->next_idle;
+    }
+}
+
+/* An idle pooled connection became readable: the upstream closed it (or sent
+ * garbage); either way it is no longer reusable. */
+static void on_idle_event(struct ev_loop *loop, ev_io *io, int revents)
+{
+    tp_upconn_t *u = tp_container_of(io, tp_upconn_t, rio);
+    pool_remove(u->pool, u);
+    upconn_free(u);
+}
+
+static void on_idle_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    tp_upconn_t *u = tp_container_of(t, tp_upconn_t, timer);
+    pool_remove(u->pool, u);
+    upconn_free(u);
+}
+
+static void release_to_pool(tp_upconn_t *u)
+{
+    tp_worker_t *w = u->w;
+    tp_uppool_t *p = u->pool;
+    if (p->nidle >= w->node.upstream_keepalive || w->draining) {
+        upconn_free(u);
+        return;
+    }
+    u->req = NULL;
+    ev_io_stop(w->loop, &u->rio);
+    ev_io_stop(w->loop, &u->wio);
+    ev_timer_stop(w->loop, &u->timer);
+    tp_buf_reset(&u->out);
+    ev_io_init(&u->rio, on_idle_event, u->fd, EV_READ);
+    ev_io_start(w->loop, &u->rio);
+    ev_timer_init(&u->timer, on_idle_timeout, 60.0, 0.0);
+    ev_timer_start(w->loop, &u->timer);
+    u->next_idle = p->idle;
+    p->idle = u;
+    p->nidle++;
+}
+
+void tp_upstream_close_idle(tp_worker_t *w)
+{
+    for (tp_uppool_t *p = w->pools; p; p = p->next) {
+        while (p->idle) {
+            tp_upconn_t *u = p->idle;
+            p->idle = u->next_idle;
+            p->nidle--;
+            upconn_free(u);
+        }
+    }
+}
+
+/* ---- connection basics ----------------------------------------------------- */
+
+static void upconn_free(tp_upconn_t *u)
+{
+    tp_worker_t *w = u->w;
+    ev_io_stop(w->loop, &u->rio);
+    ev_io_stop(w->loop, &u->wio);
+    ev_timer_stop(w->loop, &u->timer);
+    if (u->fd >= 0)
+        close(u->fd);
+    tp_buf_free(&u->out);
+    tp_buf_free(&u->hname);
+    tp_buf_free(&u->hvalue);
+    free(u);
+}
+
+static void set_timer(tp_upconn_t *u, int kind, int ms)
+{
+    ev_timer_stop(u->w->loop, &u->timer);
+    u->timer_kind = kind;
+    if (ms > 0) {
+        ev_timer_set(&u->timer, ms / 1000.0, 0.0);
+        ev_timer_start(u->w->loop, &u->timer);
+    }
+}
+
+void tp_upstream_abort(tp_req_t *r)
+{
+    tp_upconn_t *u = r->up;
+    if (u == NULL)
+        return;
+    r->up = NULL;
+    u->req = NULL;
+    upconn_free(u);
+}
+
+/* ---- building the request -------------------------------------------------- */
+
+static void add_header_line(tp_buf_t *b, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    tp_buf_append(b, name, nlen);
+    tp_buf_append(b, ": ", 2);
+    tp_buf_append(b, v, vlen);
+    tp_buf_append(b, "\r\n", 2);
+}
+
+static int skip_client_header(const tp_header_t *h)
+{
+    return h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
+           tp_strieq(h->name, h->nlen, "host") || tp_strieq(h->name, h->nlen, "content-length") ||
+           tp_strieq(h->name, h->nlen, "x-real-ip") ||
+           tp_strieq(h->name, h->nlen, "x-forwarded-for") ||
+           tp_strieq(h->name, h->nlen, "x-forwarded-proto") ||
+           tp_strieq(h->name, h->nlen, "x-forwarded-host") ||
+           tp_strieq(h->name, h->nlen, "x-forwarded-port");
+}
+
+static void queue_head(tp_upconn_t *u, tp_req_t *r)
+{
+    tp_buf_t *b = &u->out;
+    const tp_target_t *t = &r->targets[r->target_idx];
+    const char *method = r->up_method ? r->up_method : r->method_name;
+    const char *path = r->up_path ? r->up_path : r->path;
+    size_t plen = r->up_path ? strlen(r->up_path) : r->path_len;
+    tp_buf_appendf(b, "%s ", method);
+    tp_buf_append(b, path, plen);
+    if (r->up_query_set) {
+        if (r->up_query && r->up_query[0])
+            tp_buf_appendf(b, "?%s", r->up_query);
+    } else if (r->query) {
+        tp_buf_append(b, "?", 1);
+        tp_buf_append(b, r->query, r->query_len);
+    }
+    tp_buf_appendf(b, " HTTP/1.1\r\n");
+    tp_header_t *host = tp_headers_find(&r->headers, "host", 4);
+    if (r->up_host_header)
+        tp_buf_appendf(b, "Host: %s\r\n", r->up_host_header);
+    else if (r->preserve_host && host)
+        add_header_line(b, "Host", 4, host->value, host->vlen);
+    else if (t->port == 80)
+        tp_buf_appendf(b, "Host: %s\r\n", t->host);
+    else
+        tp_buf_appendf(b, "Host: %s:%d\r\n", t->host, t->port);
+    for (int i = 0; i < r->headers.n; i++) {
+        tp_header_t *h = &r->headers.items[i];
+        if (!skip_client_header(h))
+            add_header_line(b, h->name, h->nlen, h->value, h->vlen);
+    }
+    /* X-Forwarded-For keeps what the client sent and appends the peer address;
+     * X-Real-IP is always the peer, never what the client claims. */
+    tp_header_t *xff = tp_headers_find(&r->headers, "x-forwarded-for", 15);
+    if (xff && xff->vlen)
+        tp_buf_appendf(b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff->vlen, xff->value, r->client_ip);
+    else
+        tp_buf_appendf(b, "X-Forwarded-For: %s\r\n", r->client_ip);
+    tp_buf_appendf(b, "X-Forwarded-Proto: http\r\n");
+    if (host) {
+        const char *hv = r->host && r->host[0] ? r->host : host->value;
+        tp_buf_appendf(b, "X-Forwarded-Host: %s\r\n", hv);
+    }
+    tp_buf_appendf(b, "X-Forwarded-Port: %d\r\nX-Real-IP: %s\r\n", r->listen_port, r->client_ip);
+    tp_buf_appendf(b, "Via: 1.1 turnpike\r\n");
+    if (r->body_replaced || r->body_buffered) {
+        tp_buf_appendf(b, "Content-Length: %zu\r\n\r\n", tp_buf_size(&r->body));
+        tp_buf_append(b, tp_buf_data(&r->body), tp_buf_size(&r->body));
+        u->body_finished = 1;
+    } else if (r->has_body && r->content_length >= 0) {
+        tp_buf_appendf(b, "Content-Length: %lld\r\n\r\n", (long long)r->content_length);
+    } else if (r->has_body) {
+        tp_buf_appendf(b, "Transfer-Encoding: chunked\r\n\r\n");
+        u->chunked_body = 1;
+    } else {
+        if (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH)
+            tp_buf_appendf(b, "Content-Length: 0\r\n");
+        tp_buf_append(b, "\r\n", 2);
+        u->body_finished = 1;
+    }
+    u->head_queued = 1;
+}
+
+int tp_upstream_ready_for_body(tp_req_t *r)
+{
+    return r->up && r->up->head_queued && r->up->connected;
+}
+
+int tp_upstream_send_body(tp_req_t *r, const char *data, size_t n)
+{
+    tp_upconn_t *u = r->up;
+    if (u == NULL || n == 0)
+        return 0;
+    if (u->chunked_body)
+        tp_buf_appendf(&u->out, "%zx\r\n", n);
+    tp_buf_append(&u->out, data, n);
+    if (u->chunked_body)
+        tp_buf_append(&u->out, "\r\n", 2);
+    if (tp_buf_size(&u->out) > UP_OUT_HIGH_WATER / 4)
+        upconn_flush(u);
+    return r->up != NULL && tp_buf_size(&r->up->out) > UP_OUT_HIGH_WATER;
+}
+
+void tp_upstream_body_done(tp_req_t *r)
+{
+    tp_upconn_t *u = r->up;
+    if (u == NULL || u->body_finished)
+        return;
+    if (u->chunked_body)
+        tp_buf_append(&u->out, "0\r\n\r\n", 5);
+    u->body_finished = 1;
+    upconn_flush(u);
+}
+
+/* ---- writing --------------------------------------------------------------- */
+
+static void upconn_flush(tp_upconn_t *u)
+{
+    tp_req_t *r = u->req;
+    while (tp_buf_size(&u->out) > 0) {
+        ssize_t n = send(u->fd, tp_buf_data(&u->out), tp_buf_size(&u->out), MSG_NOSIGNAL);
+        if (n > 0) {
+            tp_buf_consume(&u->out, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            ev_io_start(u->w->loop, &u->wio);
+            if (u->timer_kind != 2 && r)
+                set_timer(u, 2, r->write_timeout_ms);
+            return;
+        }
+        if (r)
+            fail(r, 502, "An invalid response was received from the upstream server",
+                 u->reused && !u->got_response && r->body_received == 0);
+        return;
+    }
+    ev_io_stop(u->w->loop, &u->wio);
+    if (r == NULL)
+        return;
+    if (u->timer_kind != 3)
+        set_timer(u, 3, r->read_timeout_ms);
+    /* the upstream took what we had: let the client's body flow again */
+    if (!u->body_finished && r->conn)
+        tp_http_read_body(r);
+}
+
+static void on_up_write(struct ev_loop *loop, ev_io *io, int revents);
+
+/* ---- response parsing ------------------------------------------------------ */
+
+static void commit_header(tp_upconn_t *u)
+{
+    tp_req_t *r = u->req;
+    tp_headers_add(r->pool, &r->svc_headers, tp_buf_data(&u->hname), tp_buf_size(&u->hname),
+                   tp_buf_data(&u->hvalue), tp_buf_size(&u->hvalue));
+    tp_buf_reset(&u->hname);
+    tp_buf_reset(&u->hvalue);
+    u->in_value = 0;
+}
+
+static int on_resp_header_field(http_parser *p, const char *at, size_t n)
+{
+    tp_upconn_t *u = p->data;
+    if (u->in_value)
+        commit_header(u);
+    tp_buf_append(&u->hname, at, n);
+    return 0;
+}
+
+static int on_resp_header_value(http_parser *p, const char *at, size_t n)
+{
+    tp_upconn_t *u = p->data;
+    u->in_value = 1;
+    tp_buf_append(&u->hvalue, at, n);
+    return 0;
+}
+
+static int on_resp_headers_complete(http_parser *p)
+{
+    tp_upconn_t *u = p->data;
+    tp_req_t *r = u->req;
+    if (u->in_value || tp_buf_size(&u->hname))
+        commit_header(u);
+    if (p->status_code >= 100 && p->status_code < 200) {
+        /* interim responses are not forwarded: wait for the final one */
+        r->svc_headers.n = 0;
+        return 0;
+    }
+    r->up_header_us = tp_now_us();
+    r->status = p->status_code;
+    r->svc_status = p->status_code;
+    for (int i = 0; i < r->svc_headers.n; i++) {
+        tp_header_t *h = &r->svc_headers.items[i];
+        tp_headers_add(r->pool, &r->resp_headers, h->name, h->nlen, h->value, h->vlen);
+    }
+    tp_http_response_head(r);
+    /* a HEAD response has no body whatever its headers say */
+    return r->method == HTTP_HEAD ? 1 : 0;
+}
+
+static int on_resp_body(http_parser *p, const char *at, size_t n)
+{
+    tp_upconn_t *u = p->data;
+    tp_req_t *r = u->req;
+    if (r == NULL)
+        return 0;
+    if (tp_http_response_body(r, at, n)) {
+        u->paused = 1;
+        http_parser_pause(p, 1);
+    }
+    return 0;
+}
+
+static int on_resp_message_complete(http_parser *p)
+{
+    tp_upconn_t *u = p->data;
+    u->resp_done = 1;
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static http_parser_settings resp_settings = {
+    .on_header_field = on_resp_header_field,
+    .on_header_value = on_resp_header_value,
+    .on_headers_complete = on_resp_headers_complete,
+    .on_body = on_resp_body,
+    .on_message_complete = on_resp_message_complete,
+};
+
+static void finish_response(tp_upconn_t *u)
+{
+    tp_req_t *r = u->req;
+    int reusable = http_should_keep_alive(&u->parser) && u->body_finished &&
+                   tp_buf_size(&u->out) == 0;
+    r->up = NULL;
+    if (reusable)
+        release_to_pool(u);
+    else
+        upconn_free(u);
+    tp_http_response_end(r);
+}
+
+/* Feed bytes (n == 0 means EOF) to the response parser. */
+static void feed(tp_upconn_t *u, const char *data, size_t n)
+{
+    tp_req_t *r = u->req;
+    size_t used = http_parser_execute(&u->parser, &resp_settings, data, n);
+    enum http_errno e = HTTP_PARSER_ERRNO(&u->parser);
+    if (e == HPE_PAUSED) {
+        http_parser_pause(&u->parser, 0);
+        if (u->resp_done) {
+            finish_response(u);
+            return;
+        }
+        if (u->paused && used < n) {
+            /* keep what the parser did not take for later */
+            tp_buf_t *rest = &u->hvalue; /* unused once headers are parsed */
+            tp_buf_reset(rest);
+            tp_buf_append(rest, data + used, n - used);
+            ev_io_stop(u->w->loop, &u->rio);
+        } else if (u->paused) {
+            ev_io_stop(u->w->loop, &u->rio);
+        }
+        return;
+    }
+    if (e != HPE_OK) {
+        fail(r, 502, "An invalid response was received from the upstream server", 0);
+        return;
+    }
+    if (n == 0 && !u->resp_done) {
+        fail(r, 502, "An invalid response was received from the upstream server",
+             u->reused && !u->got_response && r->body_received == 0);
+        return;
+    }
+    if (u->resp_done)
+        finish_response(u);
+}
+
+static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
+{
+    tp_upconn_t *u = tp_container_of(io, tp_upconn_t, rio);
+    tp_req_t *r = u->req;
+    char buf[UP_READ_CHUNK];
+    ssize_t n = recv(u->fd, buf, sizeof(buf), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n < 0) {
+        fail(r, 502, "An invalid response was received from the upstream server",
+             u->reused && !u->got_response && r->body_received == 0);
+        return;
+    }
+    if (n > 0) {
+        u->got_response = 1;
+        set_timer(u, 3, r->read_timeout_ms);
+    }
+    feed(u, buf, (size_t)n);
+}
+
+void tp_upstream_resume_read(tp_req_t *r)
+{
+    tp_upconn_t *u = r->up;
+    if (u == NULL || !u->paused)
+        return;
+    u->paused = 0;
+    if (tp_buf_size(&u->hvalue) > 0) {
+        tp_buf_t rest = u->hvalue;
+        memset(&u->hvalue, 0, sizeof(u->hvalue));
+        feed(u, tp_buf_data(&rest), tp_buf_size(&rest));
+        tp_buf_free(&rest);
+        if (r->up != u || u->paused)
+            return;
+    }
+    ev_io_start(u->w->loop, &u->rio);
+}
+
+/* ---- connecting ------------------------------------------------------------ */
+
+static void start_exchange(tp_upconn_t *u)
+{
+    tp_req_t *r = u->req;
+    u->connected = 1;
+    ev_io_stop(u->w->loop, &u->wio);
+    ev_io_init(&u->rio, on_up_read, u->fd, EV_READ);
+    ev_io_init(&u->wio, on_up_write, u->fd, EV_WRITE);
+    ev_io_start(u->w->loop, &u->rio);
+    http_parser_init(&u->parser, HTTP_RESPONSE);
+    u->parser.data = u;
+    r->up_start_us = tp_now_us();
+    queue_head(u, r);
+    set_timer(u, 3, r->read_timeout_ms);
+    upconn_flush(u);
+    if (r->up == u && !u->body_finished && r->conn)
+        tp_http_read_body(r);
+}
+
+static void on_up_write(struct ev_loop *loop, ev_io *io, int revents)
+{
+    tp_upconn_t *u = tp_container_of(io, tp_upconn_t, wio);
+    if (!u->connected) {
+        int err = 0;
+        socklen_t len = sizeof(err);
+        getsockopt(u->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err) {
+            tp_log(TP_LOG_ERR, "connect to %s:%d: %s", u->pool->host, u->pool->port, strerror(err));
+            fail(u->req, 502, "An invalid response was received from the upstream server", 1);
+            return;
+        }
+        start_exchange(u);
+        return;
+    }
+    upconn_flush(u);
+}
+
+static void on_up_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    tp_upconn_t *u = tp_container_of(t, tp_upconn_t, timer);
+    tp_req_t *r = u->req;
+    if (u->timer_kind == 1) {
+        tp_log(TP_LOG_ERR, "connect to %s:%d: timed out", u->pool->host, u->pool->port);
+        fail(r, 504, "The upstream server is timing out", 1);
+    } else {
+        tp_log(TP_LOG_ERR, "%s to %s:%d: timed out", u->timer_kind == 2 ? "write" : "read",
+               u->pool->host, u->pool->port);
+        fail(r, 504, "The upstream server is timing out", 0);
+    }
+}
+
+static tp_upconn_t *upconn_new(tp_req_t *r, tp_uppool_t *p)
+{
+    tp_upconn_t *u = tp_calloc(1, sizeof(*u));
+    u->pool = p;
+    u->w = r->w;
+    u->fd = -1;
+    u->req = r;
+    ev_init(&u->timer, on_up_timer);
+    return u;
+}
+
+static int connect_new(tp_upconn_t *u, char *err, size_t errlen)
+{
+    tp_uppool_t *p = u->pool;
+    tp_req_t *r = u->req;
+    if (resolve(p, err, errlen) < 0)
+        return -1;
+    int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    u->fd = fd;
+    ev_io_init(&u->rio, on_up_read, fd, EV_READ);
+    ev_io_init(&u->wio, on_up_write, fd, EV_WRITE);
+    if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) == 0) {
+        start_exchange(u);
+        return 0;
+    }
+    if (errno != EINPROGRESS) {
+        snprintf(err, errlen, "connect to %s:%d: %s", p->host, p->port, strerror(errno));
+        return -1;
+    }
+    ev_io_start(u->w->loop, &u->wio);
+    set_timer(u, 1, r->connect_timeout_ms);
+    return 0;
+}
+
+void tp_upstream_start(tp_req_t *r)
+{
+    tp_target_t *t = &r->targets[r->target_idx % r->ntargets];
+    tp_uppool_t *p = find_pool(r->w, t);
+    tp_upconn_t *u = p->idle;
+    if (u) {
+        p->idle = u->next_idle;
+        p->nidle--;
+        ev_io_stop(r->w->loop, &u->rio);
+        ev_timer_stop(r->w->loop, &u->timer);
+        ev_init(&u->timer, on_up_timer);
+        u->req = r;
+        u->reused = 1;
+        u->connected = 0;
+        u->head_queued = u->chunked_body = u->body_finished = 0;
+        u->got_response = u->resp_done = u->paused = 0;
+        r->up = u;
+        start_exchange(u);
+        return;
+    }
+    u = upconn_new(r, p);
+    r->up = u;
+    char err[TP_ERR_LEN];
+    if (connect_new(u, err, sizeof(err)) < 0) {
+        tp_log(TP_LOG_ERR, "%s", err);
+        fail(r, 502, "An invalid response was received from the upstream server", 1);
+    }
+}
+
+/* Give up on this connection. A failure before anything of the request body was
+ * consumed may be retried on the next target (connect failures count against
+ * `retries`; a dead pooled connection is retried once for free). */
+static void fail(tp_req_t *r, int status, const char *msg, int retryable)
+{
+    tp_upconn_t *u = r->up;
+    int was_reused = u && u->reused;
+    int nothing_sent = u == NULL || !u->got_response;
+    r->up = NULL;
+    if (u) {
+        u->req = NULL;
+        upconn_free(u);
+    }
+    if (r->conn == NULL) {
+        tp_http_response_end(r);
+        return;
+    }
+    if (retryable && nothing_sent && !r->resp_head_sent &&
+        (r->body_received == 0 || r->body_buffered || r->body_replaced)) {
+        if (was_reused) {
+            tp_upstream_start(r);
+            return;
+        }
+        if (r->tries < r->retries) {
+            r->tries++;
+            r->target_idx = (r->target_idx + 1) % r->ntargets;
+            tp_upstream_start(r);
+            return;
+        }
+    }
+    tp_http_send_error(r, status, msg);
+}

@@ -1,0 +1,205 @@
+-- turnpike.admin: the admin API, served by the workers on admin_listen only.
+--
+--   GET /status  /metrics  /services  /routes  /consumers  /plugins  /upstreams
+--   GET /upstreams/{name}/health   POST /reload   POST /config
+-- Credentials' secrets are redacted. With admin_token set, every request needs
+-- `Authorization: Bearer <token>`.
+local ffi = require "ffi"
+local cjson = require "cjson.safe"
+local C = require "turnpike.ffi.req"
+
+local type = type
+local pairs = pairs
+local ipairs = ipairs
+local tostring = tostring
+local concat = table.concat
+local format = string.format
+local match = string.match
+local io_open = io.open
+
+local JSON_HEADERS = { ["Content-Type"] = "application/json; charset=utf-8" }
+local REDACTED = "<redacted>"
+local SECRET_FIELDS = { key = true, secret = true, password = true, rsa_public_key = false }
+local WAIT_STEP_MS = 20
+local WAIT_MAX_MS = 15000
+
+local _M = {}
+local S -- the generation's state: cfg, backend, runner, generation, worker, balancer
+
+function _M.init(state)
+  S = state
+end
+
+local function reply(r, status, body)
+  S.backend.resp_exit(r, status, cjson.encode(body), JSON_HEADERS)
+end
+
+-- entity -> plain JSON-able table; references become { id = ... }
+local function plain(e, redact)
+  local out = {}
+  for k, v in pairs(e) do
+    if type(k) == "string" and k:sub(1, 1) ~= "_" then
+      if type(v) == "table" and (k == "service" or k == "route" or k == "consumer") then
+        out[k] = { id = v.id }
+      elseif type(v) == "table" and (k == "keyauth_credentials" or k == "jwt_secrets" or k == "acls"
+                                     or k == "basicauth_credentials") then
+        local list = {}
+        for i, c in ipairs(v) do
+          local pc = plain(c, true)
+          list[i] = pc
+        end
+        out[k] = list
+      elseif type(v) == "table" and k == "plugins" then
+        local list = {}
+        for i, p in ipairs(v) do list[i] = { id = p.id, name = p.name } end
+        out[k] = list
+      elseif redact and SECRET_FIELDS[k] then
+        out[k] = REDACTED
+      elseif type(v) ~= "function" and type(v) ~= "userdata" then
+        out[k] = v
+      end
+    end
+  end
+  return out
+end
+
+local function list_of(kind)
+  local data = {}
+  for i, e in ipairs(S.cfg[kind] or {}) do data[i] = plain(e, false) end
+  if #data == 0 then data = cjson.empty_array end
+  return { data = data }
+end
+
+local function workers()
+  local out = {}
+  local pid = ffi.new("int[1]")
+  local gen, at, reqs, conns = ffi.new("double[1]"), ffi.new("double[1]"),
+                               ffi.new("double[1]"), ffi.new("double[1]")
+  local total_reqs, total_conns = 0, 0
+  for i = 0, C.tp_ffi_worker_count() - 1 do
+    if C.tp_ffi_worker_status(i, pid, gen, at, reqs, conns) == 0 then
+      out[#out + 1] = { index = i, pid = pid[0], generation = gen[0],
+                        generation_loaded_at = at[0] / 1000, requests = reqs[0],
+                        connections = conns[0] }
+      total_reqs = total_reqs + reqs[0]
+      total_conns = total_conns + conns[0]
+    end
+  end
+  return out, total_reqs, total_conns
+end
+
+local function status(r)
+  local list, reqs, conns = workers()
+  if #list == 0 then list = cjson.empty_array end
+  reply(r, 200, {
+    server = { connections_active = conns, total_requests = reqs },
+    workers = list,
+    configuration_generation = C.tp_ffi_ctl_generation(),
+    configuration_hash = S.cfg.hash,
+    this_worker = { index = S.worker, generation = S.generation },
+  })
+end
+
+local function metrics(r)
+  local list, reqs, conns = workers()
+  local lines = {
+    "# HELP turnpike_requests_total Requests accepted by all workers.",
+    "# TYPE turnpike_requests_total counter",
+    format("turnpike_requests_total %d", reqs),
+    "# HELP turnpike_connections_active Open client connections.",
+    "# TYPE turnpike_connections_active gauge",
+    format("turnpike_connections_active %d", conns),
+    "# HELP turnpike_config_generation Configuration generation per worker.",
+    "# TYPE turnpike_config_generation gauge",
+  }
+  for _, w in ipairs(list) do
+    lines[#lines + 1] = format('turnpike_config_generation{worker="%d"} %d', w.index, w.generation)
+  end
+  S.backend.resp_exit(r, 200, concat(lines, "\n") .. "\n",
+                      { ["Content-Type"] = "text/plain; version=0.0.4" })
+end
+
+local function read_generation_file()
+  local f = io_open(S.cfg.node.prefix .. "/generation", "r")
+  if not f then return "" end
+  local s = f:read("*a") or ""
+  f:close()
+  return s
+end
+
+-- Ask the master for a reload (it validates in a fresh Lua state) and wait,
+-- without blocking the worker, for its verdict in <prefix>/generation.
+local function reload_and_wait(r, trigger)
+  local before = read_generation_file()
+  local rc = trigger()
+  if rc ~= 0 then
+    return reply(r, 500, { message = "cannot reach the master process (" .. rc .. ")" })
+  end
+  local waited = 0
+  while waited < WAIT_MAX_MS do
+    turnpike.sleep(WAIT_STEP_MS)
+    waited = waited + WAIT_STEP_MS
+    local now = read_generation_file()
+    if now ~= before and now:find("\n", 1, true) then
+      local gen, rest = match(now, "^(%d+) (.-)%s*$")
+      if rest == "ok" then
+        return reply(r, 200, { message = "configuration reloaded", generation = tonumber(gen) })
+      end
+      return reply(r, 400, { message = (rest or now):gsub("^failed: ", "") })
+    end
+  end
+  reply(r, 504, { message = "the master did not answer the reload in time" })
+end
+
+local function post_config(r)
+  local body, err = S.backend.read_body(r)
+  if not body then return reply(r, 400, { message = err }) end
+  if body:match("^%s*$") then return reply(r, 400, { message = "empty configuration" }) end
+  local ext = body:match("^%s*{") and "json" or "yml"
+  local path = format("%s/posted-%d.%s", S.cfg.node.prefix, C.tp_ffi_now_ms(), ext)
+  local f, ferr = io_open(path, "wb")
+  if not f then return reply(r, 500, { message = "cannot write " .. path .. ": " .. tostring(ferr) }) end
+  f:write(body)
+  f:close()
+  reload_and_wait(r, function() return C.tp_ffi_ctl_post_config(path) end)
+end
+
+local function authorized(r)
+  local token = S.cfg.node.admin_token
+  if not token or token == "" then return true end
+  local h = S.backend.get_header(r, "authorization")
+  return h == "Bearer " .. token
+end
+
+function _M.handle(r, ctx)
+  local backend = S.backend
+  if not authorized(r) then
+    return backend.resp_exit(r, 401, '{"message":"Unauthorized"}',
+                             { ["Content-Type"] = JSON_HEADERS["Content-Type"],
+                               ["WWW-Authenticate"] = 'Bearer realm="turnpike admin"' })
+  end
+  local method, path = backend.get_method(r), backend.get_path(r)
+  path = path:gsub("/+$", "")
+  if path == "" then path = "/" end
+  if method == "GET" then
+    if path == "/status" or path == "/" then return status(r) end
+    if path == "/metrics" then return metrics(r) end
+    local kind = path:match("^/(%a+)$")
+    if kind == "services" or kind == "routes" or kind == "consumers" or kind == "plugins"
+       or kind == "upstreams" then
+      return reply(r, 200, list_of(kind))
+    end
+    local up = path:match("^/upstreams/([^/]+)/health$")
+    if up then
+      local h = S.balancer:health(up)
+      if not h then return reply(r, 404, { message = "no such upstream: " .. up }) end
+      return reply(r, 200, { data = h })
+    end
+  elseif method == "POST" then
+    if path == "/reload" then return reload_and_wait(r, C.tp_ffi_ctl_reload) end
+    if path == "/config" then return post_config(r) end
+  end
+  reply(r, 404, { message = "Not found" })
+end
+
+return _M

@@ -1,0 +1,132 @@
+-- turnpike.worker: the Lua entry points the C core calls (core/tp_bridge.c), one
+-- module instance per generation (each generation is its own lua_State).
+--
+--   init(config_path, generation, worker_index) -> true | nil, err
+--   handle(r)              rewrite, routing, access, then the upstream choice
+--   header_filter(r)       body_filter(r, chunk, eof) -> chunk
+--   log(r)                 log phase; forgets the request's ctx
+--   has_phase(name)        does any configured plugin implement it
+local ffi = require "ffi"
+local backend = require "turnpike.backend.ffi"
+local sdk_mod = require "turnpike.sdk"
+local config = require "turnpike.config"
+local plugins = require "turnpike.plugins"
+local router_mod = require "turnpike.router"
+local runner_mod = require "turnpike.runner"
+local balancer_mod = require "turnpike.balancer"
+local admin = require "turnpike.admin"
+
+local cast = ffi.cast
+local tonumber = tonumber
+local ipairs = ipairs
+local coroutine_running = coroutine.running
+
+local REQ_T = ffi.typeof("tp_req_t *")
+local UINTPTR_T = ffi.typeof("uintptr_t")
+local ERR_NO_PEER = '{"message":"failure to get a peer from the ring-balancer"}'
+local ERR_UNSUPPORTED = '{"message":"upstream protocol not supported"}'
+local JSON_HEADERS = { ["Content-Type"] = "application/json; charset=utf-8" }
+
+local _M = {}
+
+local rn, balancer
+local ctxs = {} -- request address -> ctx, from handle() to log()
+
+local function key_of(lud)
+  return tonumber(cast(UINTPTR_T, lud))
+end
+
+function _M.init(config_path, generation, worker_index)
+  local sdk = sdk_mod.new(backend)
+  sdk_mod.install(sdk) -- before plugins load: handlers cache the global at load time
+  local cfg, err = config.load_file(config_path)
+  if not cfg then return nil, err end
+  local loaded = {}
+  for _, p in ipairs(cfg.plugins) do
+    if not loaded[p.name] then
+      local pl, perr = plugins.load(p.name, cfg.node.plugins_path)
+      if not pl then return nil, perr end
+      loaded[p.name] = pl
+    end
+  end
+  local router
+  router, err = router_mod.new(cfg.routes)
+  if not router then return nil, err end
+  rn = runner_mod.new { cfg = cfg, router = router, plugins = loaded, backend = backend, sdk = sdk }
+  balancer = balancer_mod.new(cfg)
+  admin.init { cfg = cfg, backend = backend, runner = rn, generation = generation,
+               worker = worker_index, balancer = balancer }
+  rn:init_worker()
+  return true
+end
+
+function _M.has_phase(name)
+  return rn:has_phase(name)
+end
+
+local function proxy(r, ctx)
+  local service = ctx.service
+  if service.protocol ~= "http" and service.protocol ~= nil then
+    return backend.resp_exit(r, 502, ERR_UNSUPPORTED, JSON_HEADERS)
+  end
+  local targets = balancer:targets(ctx, service, r)
+  if not targets then
+    return backend.resp_exit(r, 503, ERR_NO_PEER, JSON_HEADERS)
+  end
+  backend.set_targets(r, targets)
+  local t = ctx.timeouts or {}
+  local route = ctx.route
+  backend.set_proxy(r, t.connect or service.connect_timeout, t.write or service.write_timeout,
+                    t.read or service.read_timeout, service.retries,
+                    route and route.preserve_host)
+end
+
+function _M.handle(lud)
+  local r = cast(REQ_T, lud)
+  local ctx = { shared = {}, plugin = {} }
+  ctxs[key_of(lud)] = ctx
+  local co = coroutine_running()
+  backend.bind(co, r, ctx)
+  if backend.is_admin(r) then
+    ctx.admin = true
+    admin.handle(r, ctx)
+  else
+    rn:process(r, ctx)
+    if backend.resp_get_source(r) == nil then proxy(r, ctx) end
+  end
+  backend.unbind(co)
+end
+
+function _M.header_filter(lud)
+  local ctx = ctxs[key_of(lud)]
+  if not ctx or ctx.admin then return end
+  local r = cast(REQ_T, lud)
+  backend.set_direct(r, ctx)
+  rn:header_filter(r, ctx)
+  backend.set_direct(nil, nil)
+end
+
+function _M.body_filter(lud, chunk, eof)
+  local ctx = ctxs[key_of(lud)]
+  if not ctx or ctx.admin then return chunk end
+  local r = cast(REQ_T, lud)
+  backend.set_direct(r, ctx)
+  chunk = rn:body_filter(r, ctx, chunk, eof)
+  backend.set_direct(nil, nil)
+  return chunk
+end
+
+function _M.log(lud)
+  local k = key_of(lud)
+  local ctx = ctxs[k]
+  ctxs[k] = nil
+  if not ctx or ctx.admin then return end
+  local r = cast(REQ_T, lud)
+  local co = coroutine_running()
+  backend.bind(co, r, ctx)
+  if ctx.service then balancer:report(ctx, r) end
+  rn:log(r, ctx)
+  backend.unbind(co)
+end
+
+return _M
