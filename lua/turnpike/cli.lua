@@ -123,7 +123,7 @@ function _M.reload(argv)
         io.stdout:write("turnpike reloaded (generation ", gen, ")\n")
         return 0
       end
-      return fail("reload failed: " .. status)
+      return fail("reload failed: " .. status:gsub("^failed:?%s*", ""))
     end
     if not alive(pid) then return fail("turnpike (pid " .. pid .. ") exited during the reload") end
     sleep_ms(POLL_MS)

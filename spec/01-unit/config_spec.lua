@@ -369,4 +369,110 @@ describe("config", function()
       assert.matches("missing %-c FILE", out)
     end)
   end)
+
+  describe("turnpike reload and stop", function()
+    local ffi = require "ffi"
+    pcall(ffi.cdef, "int poll(void *fds, unsigned long nfds, int timeout);")
+    pcall(ffi.cdef, "int kill(int pid, int sig);")
+    local dir, cfg_path, master
+
+    local function wait_until(fn, ms)
+      for _ = 1, (ms or 5000) / 20 do
+        if fn() then return true end
+        ffi.C.poll(nil, 0, 20)
+      end
+      error("condition not met in time", 2)
+    end
+
+    local function exists(path)
+      local f = io.open(path)
+      if f then f:close() end
+      return f ~= nil
+    end
+
+    -- A stand-in master: writes its pid file once its traps are set; on SIGHUP it writes
+    -- `answer` to <prefix>/generation, on SIGTERM it exits.
+    local function start_master(answer)
+      local f = io.open(dir .. "/master.sh", "w")
+      f:write("trap 'echo \"", answer, "\" > ", dir, "/generation' HUP\n",
+        "trap 'exit 0' TERM\n", "echo $$ > ", dir, "/turnpike.pid\n",
+        "while :; do sleep 1 & wait $!; done\n")
+      f:close()
+      local p = io.popen("sh " .. dir .. "/master.sh >/dev/null 2>&1 & echo $!")
+      master = tonumber(p:read("*l"))
+      p:close()
+      wait_until(function() return exists(dir .. "/turnpike.pid") end)
+    end
+
+    before_each(function()
+      local p = io.popen("mktemp -d")
+      dir = p:read("*l")
+      p:close()
+      cfg_path = dir .. "/turnpike.yml"
+      local f = io.open(cfg_path, "w")
+      f:write("turnpike: { prefix: " .. dir .. ", admin_listen: off }\nservices: []\n")
+      f:close()
+      master = nil
+    end)
+
+    after_each(function()
+      if master and ffi.C.kill(master, 0) == 0 then ffi.C.kill(master, 9) end
+      os.remove(dir .. "/turnpike.pid")
+      os.remove(dir .. "/generation")
+      os.remove(cfg_path)
+      os.remove(dir .. "/master.sh")
+      os.remove(dir)
+    end)
+
+    it("fails clearly when no pid file exists", function()
+      local code, out = run("reload -c " .. cfg_path)
+      assert.equal(1, code)
+      assert.matches("not running %(no pid file " .. dir:gsub("%p", "%%%0") .. "/turnpike%.pid%)", out)
+      code, out = run("stop -c " .. cfg_path)
+      assert.equal(1, code)
+      assert.matches("not running", out)
+    end)
+
+    it("fails clearly when the process is gone", function()
+      local f = io.open(dir .. "/turnpike.pid", "w")
+      f:write("999999999\n")
+      f:close()
+      local code, out = run("stop -c " .. cfg_path)
+      assert.equal(1, code)
+      assert.matches("process 999999999 .* is gone", out)
+    end)
+
+    it("signals a reload and reports the new generation", function()
+      start_master("7 ok")
+      local code, out = run("reload -c " .. cfg_path)
+      assert.equal(0, code, out)
+      assert.matches("generation 7", out)
+    end)
+
+    it("exits 1 when the master reports a failed reload", function()
+      start_master("8 failed: plugin boom")
+      local code, out = run("reload -c " .. cfg_path)
+      assert.equal(1, code, out)
+      assert.matches("reload failed: plugin boom", out)
+    end)
+
+    it("does not signal when the new config is invalid", function()
+      start_master("9 ok")
+      local f = io.open(cfg_path, "a")
+      f:write("bogus: 1\n")
+      f:close()
+      local code, out = run("reload -c " .. cfg_path)
+      assert.equal(1, code)
+      assert.matches("turnpike%.yml:3: bogus: unknown field", out)
+      assert.is_false(exists(dir .. "/generation"))
+    end)
+
+    it("stops the master and waits until it is gone", function()
+      start_master("1 ok")
+      local code, out = run("stop -c " .. cfg_path)
+      assert.equal(0, code, out)
+      assert.matches("stopped", out)
+      assert.not_equal(0, ffi.C.kill(master, 0))
+    end)
+  end)
 end)
