@@ -1,0 +1,305 @@
+-- turnpike.jwt: compact JWS parsing and verification for the jwt plugin (RFC 7515/7519,
+-- algorithms of RFC 7518 section 3), plus a bounded LRU of already-verified tokens.
+--
+--   local tok, err = jwt.parse(token)           -- tok.header, tok.claims, tok.alg (read-only)
+--   local ok, err = jwt.verify_signature(tok, cred)
+--       cred = { algorithm = "HS256", secret = "..." }  or  { algorithm = "RS256", key = <key> }
+--       (key from turnpike.ffi.crypto.key_from_pem / key_from_jwk)
+--   local ok, errors, msg = jwt.verify_claims(tok, opts)
+--       opts = { now = <s>, leeway = <s>, claims_to_verify = {"exp","nbf"},
+--                maximum_expiration = <s>, issuer = "x" | {"x",...}, audiences = {"a",...} }
+--   local cache = jwt.cache_new(max_entries)
+--   local tok, digest = jwt.lookup(cache, token, now)   -- a token verified before, or nil
+--   local ok, err = jwt.verify_signature_cached(cache, digest, tok, cred, now)
+--
+-- Rules that stop algorithm confusion: `alg` must equal the credential's algorithm; HS*
+-- only ever uses a secret, never a public key; RS*/PS* need an RSA key and ES256/384/512
+-- an EC key on P-256/P-384/P-521; "none" is never accepted.
+local cjson = require "cjson.safe"
+local crypto = require "turnpike.ffi.crypto"
+
+local type = type
+local pairs = pairs
+local tostring = tostring
+local ipairs = ipairs
+local setmetatable = setmetatable
+local json_decode = cjson.decode
+local json_encode = cjson.encode
+local b64url_decode = crypto.b64url_decode
+local b64url_encode = crypto.b64url_encode
+
+local MAX_TOKEN_LEN = 65536
+local DEFAULT_CACHE_TTL_S = 300   -- tokens without `exp` stay cached at most this long
+
+local ERR_INVALID_JSON = "invalid JSON"
+local ERR_INVALID_TYP = "invalid typ"
+local ERR_INVALID_ALG = "invalid alg"
+local ERR_INVALID_CRIT = "invalid crit"
+local ERR_ALGORITHM = "Invalid algorithm"
+local ERR_KEY = "Invalid key/secret"
+local ERR_SIGNATURE = "Invalid signature"
+local ERR_EXPIRED = "token expired"
+local ERR_NOT_YET = "token not valid yet"
+local ERR_MAX_EXP = "exceeds maximum allowed expiration"
+local ERR_ISSUER = "token issuer not allowed"
+local ERR_AUDIENCE = "token audience not allowed"
+
+local HS_BITS = crypto.HMAC_ALGS
+local ASYM = crypto.VERIFY_ALGS
+local EC_CURVE = { ES256 = "P-256", ES384 = "P-384", ES512 = "P-521" }
+-- "typ" values we accept (RFC 7519 5.1, RFC 9068 2.1 access tokens), upper-cased.
+local TYPES = { JWT = true, ["APPLICATION/JWT"] = true, ["AT+JWT"] = true,
+                ["APPLICATION/AT+JWT"] = true }
+local CLAIM_ORDER = { "exp", "nbf", "iss", "aud" }
+
+local function is_object(v)
+  return type(v) == "table" and v[1] == nil
+end
+
+local function decode_json_part(part)
+  local raw = b64url_decode(part)
+  if not raw then return nil end
+  local v = json_decode(raw)
+  if not is_object(v) then return nil end
+  return v
+end
+
+-- LRU ------------------------------------------------------------------------------
+-- A doubly linked list with a sentinel plus a map; nodes carry an absolute expiry (s).
+local Lru = {}
+Lru.__index = Lru
+
+local function unlink(node)
+  node.prev.next = node.next
+  node.next.prev = node.prev
+end
+
+local function push_front(self, node)
+  local head = self.head
+  node.next = head.next
+  node.prev = head
+  head.next.prev = node
+  head.next = node
+end
+
+function Lru:get(key, now)
+  local node = self.map[key]
+  if not node then return nil end
+  if node.expires <= now then
+    unlink(node)
+    self.map[key] = nil
+    self.n = self.n - 1
+    return nil
+  end
+  unlink(node)
+  push_front(self, node)
+  return node.value
+end
+
+function Lru:set(key, value, expires)
+  local node = self.map[key]
+  if node then
+    node.value, node.expires = value, expires
+    unlink(node)
+    push_front(self, node)
+    return
+  end
+  node = { key = key, value = value, expires = expires }
+  self.map[key] = node
+  push_front(self, node)
+  self.n = self.n + 1
+  if self.n > self.max then
+    local last = self.head.prev
+    unlink(last)
+    self.map[last.key] = nil
+    self.n = self.n - 1
+  end
+end
+
+function Lru:count()
+  return self.n
+end
+
+local _M = {
+  ERR_INVALID_JSON = ERR_INVALID_JSON, ERR_INVALID_TYP = ERR_INVALID_TYP,
+  ERR_INVALID_ALG = ERR_INVALID_ALG, ERR_INVALID_CRIT = ERR_INVALID_CRIT,
+  ERR_ALGORITHM = ERR_ALGORITHM, ERR_KEY = ERR_KEY, ERR_SIGNATURE = ERR_SIGNATURE,
+  ERR_EXPIRED = ERR_EXPIRED, ERR_NOT_YET = ERR_NOT_YET, ERR_MAX_EXP = ERR_MAX_EXP,
+  ERR_ISSUER = ERR_ISSUER, ERR_AUDIENCE = ERR_AUDIENCE,
+}
+
+-- cache_new(max) -> an LRU keyed by SHA-256 of whole tokens.
+function _M.cache_new(max)
+  if type(max) ~= "number" or max < 1 then error("cache size must be a positive number", 2) end
+  local head = {}
+  head.next, head.prev = head, head
+  return setmetatable({ max = max, n = 0, map = {}, head = head }, Lru)
+end
+
+-- supported(alg) -> true for the JWA names this library verifies.
+function _M.supported(alg)
+  return HS_BITS[alg] ~= nil or ASYM[alg] ~= nil
+end
+
+-- parse(token) -> tok | nil, err. Exactly three base64url parts; header and claims must be
+-- JSON objects; the header names a supported alg and no critical extension (RFC 7515 4.1.11).
+function _M.parse(token)
+  if type(token) ~= "string" or #token > MAX_TOKEN_LEN then
+    return nil, ERR_INVALID_JSON
+  end
+  local h64, c64, s64 = token:match("^([%w_%-]+)%.([%w_%-]+)%.([%w_%-]*)$")
+  if not h64 then return nil, ERR_INVALID_JSON end
+  local header = decode_json_part(h64)
+  local claims = header and decode_json_part(c64)
+  local signature = claims and b64url_decode(s64)
+  if not signature then return nil, ERR_INVALID_JSON end
+
+  local typ = header.typ
+  if typ ~= nil and (type(typ) ~= "string" or not TYPES[typ:upper()]) then
+    return nil, ERR_INVALID_TYP
+  end
+  local alg = header.alg
+  if type(alg) ~= "string" or not _M.supported(alg) then
+    return nil, ERR_INVALID_ALG
+  end
+  if header.crit ~= nil then
+    return nil, ERR_INVALID_CRIT
+  end
+  return {
+    header = header, claims = claims, alg = alg, signature = signature,
+    signing_input = h64 .. "." .. c64,
+  }
+end
+
+-- verify_signature(tok, cred) -> true | false, err (see the rules at the top).
+function _M.verify_signature(tok, cred)
+  local alg = tok.alg
+  if alg ~= cred.algorithm then
+    return false, ERR_ALGORITHM
+  end
+  local bits = HS_BITS[alg]
+  if bits then
+    local secret = cred.secret
+    if type(secret) ~= "string" or secret == "" or cred.key ~= nil then
+      return false, ERR_KEY
+    end
+    local mac = crypto.hmac(bits, secret, tok.signing_input)
+    if not crypto.equal(mac, tok.signature) then return false, ERR_SIGNATURE end
+    return true
+  end
+  local key = cred.key
+  if type(key) ~= "cdata" then
+    return false, ERR_KEY
+  end
+  local want_curve = EC_CURVE[alg]
+  if want_curve then
+    if crypto.key_curve(key) ~= want_curve then return false, ERR_KEY end
+  elseif crypto.key_type(key) ~= "RSA" then
+    return false, ERR_KEY
+  end
+  local ok = crypto.verify(key, alg, tok.signing_input, tok.signature)
+  if ok == nil then return false, ERR_KEY end
+  if not ok then return false, ERR_SIGNATURE end
+  return true
+end
+
+-- lookup(cache, token, now) -> tok | nil, digest: a token verified before (still to be
+-- checked against the current credential by verify_signature_cached), and the cache key.
+function _M.lookup(cache, token, now)
+  local digest = crypto.sha256(token)
+  return cache:get(digest, now), digest
+end
+
+-- verify_signature_cached(cache, digest, tok, cred, now) -> true | false, err. A token this
+-- same key material (secret string or key cdata) already verified costs nothing more; a
+-- newly verified one is cached until its `exp`. Cached tok tables are shared: read-only.
+function _M.verify_signature_cached(cache, digest, tok, cred, now)
+  local material = cred.key or cred.secret
+  if tok.verified_with ~= nil and tok.verified_with == material
+     and tok.verified_alg == cred.algorithm then
+    return true
+  end
+  local ok, err = _M.verify_signature(tok, cred)
+  if not ok then return false, err end
+  tok.verified_with, tok.verified_alg = material, cred.algorithm
+  local exp = tok.claims.exp
+  local expires = type(exp) == "number" and exp or now + DEFAULT_CACHE_TTL_S
+  if expires > now then
+    cache:set(digest, tok, expires)
+  end
+  return true
+end
+
+local function one_of(v, list)
+  if type(list) == "string" then return v == list end
+  for _, x in ipairs(list) do
+    if x == v then return true end
+  end
+  return false
+end
+
+local function audience_ok(aud, audiences)
+  if type(aud) == "string" then return one_of(aud, audiences) end
+  if type(aud) ~= "table" then return false end
+  for _, a in ipairs(aud) do
+    if type(a) == "string" and one_of(a, audiences) then return true end
+  end
+  return false
+end
+
+-- verify_claims(tok, opts) -> true | false, errors ({claim = message}), first message.
+function _M.verify_claims(tok, opts)
+  local claims, errors = tok.claims, {}
+  local now, leeway = opts.now, opts.leeway or 0
+  local wanted = {}
+  for k, v in pairs(opts.claims_to_verify or {}) do
+    wanted[type(k) == "number" and v or k] = true
+  end
+  for _, name in ipairs({ "exp", "nbf" }) do
+    local v = claims[name]
+    if wanted[name] then
+      if type(v) ~= "number" then
+        errors[name] = "must be a number"
+      elseif name == "exp" and v + leeway <= now then
+        errors.exp = ERR_EXPIRED
+      elseif name == "nbf" and v - leeway > now then
+        errors.nbf = ERR_NOT_YET
+      end
+    end
+  end
+  local max = opts.maximum_expiration
+  if not errors.exp and max and max > 0 then
+    local exp = claims.exp
+    if type(exp) ~= "number" or exp - now > max then errors.exp = ERR_MAX_EXP end
+  end
+  local issuer = opts.issuer
+  if issuer ~= nil and issuer ~= "" and not (type(claims.iss) == "string"
+     and one_of(claims.iss, issuer)) then
+    errors.iss = ERR_ISSUER
+  end
+  local audiences = opts.audiences
+  if audiences ~= nil and #audiences > 0 and not audience_ok(claims.aud, audiences) then
+    errors.aud = ERR_AUDIENCE
+  end
+  for _, name in ipairs(CLAIM_ORDER) do
+    local e = errors[name]
+    if e then
+      return false, errors, e == "must be a number" and ("'" .. name .. "' " .. e) or e
+    end
+  end
+  return true
+end
+
+-- sign_hs(claims, secret, alg, header) -> compact JWS with HS256/384/512 (for tests/tools).
+function _M.sign_hs(claims, secret, alg, header)
+  alg = alg or "HS256"
+  local bits = HS_BITS[alg]
+  if not bits then error("sign_hs: unsupported algorithm " .. tostring(alg), 2) end
+  local h = { typ = "JWT" }
+  for k, v in pairs(header or {}) do h[k] = v end
+  h.alg = alg
+  local input = b64url_encode(json_encode(h)) .. "." .. b64url_encode(json_encode(claims))
+  return input .. "." .. b64url_encode(crypto.hmac(bits, secret, input))
+end
+
+return _M
