@@ -9,7 +9,8 @@
 --     method = "GET", path = "/x", query = "a=1", headers = { apikey = "k" }, body = nil,
 --     consumers = { { username = "alice", keyauth_credentials = { { key = "k" } } } },
 --     consumer = "alice",          -- authenticate this consumer (id or username) first
---     plugins = { { name = "acl", config = {...} } },   -- more plugins on the same route
+--     plugins = { { name = "acl", config = {...} },     -- more plugins on the same route;
+--                 { name = "x", handler = { PRIORITY = 1, access = function(self, conf) end } } },
 --     route = {...}, service = {...}, upstream = function(req) return {status=,headers=,body=} end,
 --   })
 --   res.status, res.body (decoded when JSON), res.raw_body, res.headers (any-case keys),
@@ -157,9 +158,17 @@ function _M.run_plugin(name, conf, opts)
   if not config then error("invalid config for " .. name .. ": " .. tostring(err), 2) end
   local plugins = { { id = name .. "-1", name = name, config = config, route = route } }
   for i, extra in ipairs(opts.plugins or {}) do
-    loaded[extra.name] = loaded[extra.name] or _M.load_plugin(extra.name, opts.plugins_path)
-    local c, e = _M.validate(loaded[extra.name], extra.config)
-    if not c then error("invalid config for " .. extra.name .. ": " .. tostring(e), 2) end
+    local c, e
+    if extra.handler then
+      -- an inline handler table: used as is, its config unvalidated
+      loaded[extra.name] = { name = extra.name, handler = extra.handler,
+                             priority = extra.handler.PRIORITY or 0, schema = { fields = {} } }
+      c = extra.config or {}
+    else
+      loaded[extra.name] = loaded[extra.name] or _M.load_plugin(extra.name, opts.plugins_path)
+      c, e = _M.validate(loaded[extra.name], extra.config)
+      if not c then error("invalid config for " .. extra.name .. ": " .. tostring(e), 2) end
+    end
     plugins[#plugins + 1] = { id = extra.name .. "-" .. (i + 1), name = extra.name,
                               config = c, route = route }
   end
