@@ -273,4 +273,42 @@ describe("runner", function()
       assert.same({}, db.acls.c2)
     end)
   end)
+
+  describe("with a declarative config (tp.request_chain)", function()
+    local cfg = {
+      _format_version = "3.0",
+      services = { {
+        name = "s", url = "http://upstream:80/base",
+        plugins = { { name = "acl", config = { allow = { "admin" } } } },
+        routes = {
+          { name = "api", paths = { "/api" }, plugins = { { name = "key-auth" } } },
+          { name = "guests", paths = { "/guests" }, plugins = {
+            { name = "key-auth" }, { name = "acl", config = { allow = { "guest" } } } } },
+        },
+      } },
+      consumers = {
+        { username = "alice", keyauth_credentials = { { key = "ka" } },
+          acls = { { group = "admin" } } },
+        { username = "bob", keyauth_credentials = { { key = "kb" } },
+          acls = { { group = "guest" } } },
+      },
+    }
+
+    it("routes, strips the path and runs the plugins of the matched route", function()
+      local res = tp.request_chain(cfg, { path = "/api/x", headers = { apikey = "ka" } })
+      assert.equal(200, res.status)
+      assert.equal("/base/x", res.upstream.path)
+      assert.equal("alice", res.upstream.headers["x-consumer-username"])
+      assert.equal("admin", res.upstream.headers["x-consumer-groups"])
+      assert.equal(403, tp.request_chain(cfg, { path = "/api/x",
+                                                headers = { apikey = "kb" } }).status)
+    end)
+
+    it("lets a route's plugin config beat its service's", function()
+      assert.equal(200, tp.request_chain(cfg, { path = "/guests",
+                                                headers = { apikey = "kb" } }).status)
+      assert.equal(403, tp.request_chain(cfg, { path = "/guests",
+                                                headers = { apikey = "ka" } }).status)
+    end)
+  end)
 end)
