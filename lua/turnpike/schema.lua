@@ -206,8 +206,20 @@ local function get_field(rec, name)
   return v
 end
 
+-- Copies into dst the keys of src it lacks, recursing into tables both have, so several
+-- shorthands may fill the same nested record and explicit values win.
+local function merge_missing(dst, src)
+  for k, x in pairs(src) do
+    if dst[k] == nil or dst[k] == null then
+      dst[k] = deep_copy(x)
+    elseif type(dst[k]) == "table" and type(x) == "table" then
+      merge_missing(dst[k], x)
+    end
+  end
+end
+
 -- Applies shorthand_fields: each present shorthand is type checked, expanded with its func and
--- removed. The result of func is merged over the input.
+-- removed. The result of func fills what the input does not set.
 local function expand_shorthands(def, input, keys, errs)
   if not def.shorthand_fields then return input end
   local out
@@ -221,11 +233,7 @@ local function expand_shorthands(def, input, keys, errs)
         add_err(errs, child_keys(keys, sname), TYPE_ERR[sdef.type] or "invalid value")
       elseif v ~= null and sdef.func then
         local expanded = sdef.func(v)
-        if type(expanded) == "table" then
-          for k, x in pairs(expanded) do
-            if out[k] == nil then out[k] = x end
-          end
-        end
+        if type(expanded) == "table" then merge_missing(out, expanded) end
       end
     end
   end

@@ -177,7 +177,22 @@ describe("schema.validate", function()
           return { redis = { host = v } } end } } },
         fields = { { redis = { type = "record", fields = { { host = { type = "string" } } } } } } } } } }
       assert.same({ redis = { host = "h" } }, ok(s, { redis_host = "h" }))
+      assert.same({ redis = { host = "explicit" } },
+        ok(s, { redis_host = "h", redis = { host = "explicit" } }))
       bad(s, { redis_host = 1 }, "config.redis_host: expected a string")
+    end)
+
+    it("merges several shorthands into the same nested record", function()
+      local function short(name)
+        return { ["redis_" .. name] = { type = "string", func = function(v)
+          return { redis = { [name] = v } } end } }
+      end
+      local s = { name = "t", fields = { { config = { type = "record",
+        shorthand_fields = { short("host"), short("password") },
+        fields = { { redis = { type = "record", fields = {
+          { host = { type = "string" } }, { password = { type = "string" } } } } } } } } } }
+      assert.same({ redis = { host = "h", password = "p" } },
+        ok(s, { redis_host = "h", redis_password = "p" }))
     end)
   end)
 
