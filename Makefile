@@ -50,3 +50,11 @@ bench: deps all
 
 clean:
 	rm -rf build
+
+# The gateway itself under AddressSanitizer + UBSan (used by the integration specs in CI).
+ASAN_OBJ := $(patsubst core/%.c,build/asan/%.o,$(CORE_SRC) core/main.c)
+build/asan/%.o: core/%.c core/*.h | build/asan
+	$(CC) $(filter-out -O2,$(CFLAGS)) $(SAN_FLAGS) -c -o $@ $<
+build/asan/turnpike: $(ASAN_OBJ)
+	$(CC) $(LDFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
+asan: build/asan/turnpike

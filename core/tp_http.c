@@ -830,7 +830,9 @@ static void parse_input(tp_conn_t *c)
             return;
         }
         size_t n = tp_buf_size(&c->in);
+        c->in_parser = 1;
         size_t used = http_parser_execute(&c->parser, &settings, tp_buf_data(&c->in), n);
+        c->in_parser = 0;
         tp_buf_consume(&c->in, used);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (e == HPE_PAUSED) {
@@ -896,6 +898,8 @@ void tp_http_read_body(tp_req_t *r)
         c->reading_paused = 0;
         ev_io_start(c->w->loop, &c->rio);
     }
+    if (c->in_parser)
+        return; /* called back from inside on_body: the running parse loop goes on */
     if (r->body_done && r->state == TP_REQ_READ_BODY) {
         r->state = TP_REQ_LUA;
         tp_bridge_body_ready(r);

@@ -28,6 +28,7 @@ struct tp_conn_s {
     int reading_paused;
     int head_bytes;    /* bytes of the current request head seen so far */
     int discard_body;  /* response done early: drop the rest of the body */
+    int in_parser;     /* inside http_parser_execute: never re-enter it */
     tp_conn_t *prev, *next;
     /* header being parsed */
     tp_buf_t hname, hvalue;

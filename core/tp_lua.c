@@ -40,14 +40,19 @@ const char *tp_lua_home(void)
         return home;
     }
     exe[n] = '\0';
-    /* build/turnpike -> the checkout root */
-    char *slash = strrchr(exe, '/');
-    if (slash)
+    /* the binary sits somewhere below the checkout (build/turnpike, build/asan/turnpike):
+     * walk up to the first folder that holds lua/turnpike */
+    char *slash;
+    while ((slash = strrchr(exe, '/')) != NULL) {
         *slash = '\0';
-    slash = strrchr(exe, '/');
-    if (slash)
-        *slash = '\0';
-    snprintf(home, sizeof(home), "%s", exe);
+        char probe[PATH_MAX + 32];
+        snprintf(probe, sizeof(probe), "%s/lua/turnpike", exe);
+        if (access(probe, F_OK) == 0) {
+            snprintf(home, sizeof(home), "%s", exe[0] ? exe : "/");
+            return home;
+        }
+    }
+    snprintf(home, sizeof(home), ".");
     return home;
 }
 

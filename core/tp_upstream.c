@@ -54,6 +54,7 @@ struct tp_upconn_s {
     int resp_done;
     int paused;         /* client side is full */
     int timer_kind;     /* 0 none, 1 connect, 2 write, 3 read */
+    int in_parser;      /* inside http_parser_execute: never re-enter it */
     tp_buf_t hname, hvalue;
     int in_value;
 };
@@ -460,7 +461,9 @@ static void finish_response(tp_upconn_t *u)
 static void feed(tp_upconn_t *u, const char *data, size_t n)
 {
     tp_req_t *r = u->req;
+    u->in_parser = 1;
     size_t used = http_parser_execute(&u->parser, &resp_settings, data, n);
+    u->in_parser = 0;
     enum http_errno e = HTTP_PARSER_ERRNO(&u->parser);
     if (e == HPE_PAUSED) {
         http_parser_pause(&u->parser, 0);
@@ -515,7 +518,7 @@ static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
 void tp_upstream_resume_read(tp_req_t *r)
 {
     tp_upconn_t *u = r->up;
-    if (u == NULL || !u->paused)
+    if (u == NULL || !u->paused || u->in_parser)
         return;
     u->paused = 0;
     if (tp_buf_size(&u->hvalue) > 0) {
