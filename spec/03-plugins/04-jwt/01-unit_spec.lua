@@ -210,3 +210,289 @@ describe("turnpike.jwt", function()
     assert.equal(crypto.hmac(384, "k", h .. "." .. c), crypto.b64url_decode(s))
   end)
 end)
+
+
+describe("Plugin: jwt (access)", function()
+  local tp = require "turnpike.spec"
+  local dir, rsa_pem, p256_pem
+
+  lazy_setup(function()
+    dir = ossl.tmpdir()
+    rsa_pem = ossl.genkey(dir, "rsa", "RSA")
+    p256_pem = ossl.genkey(dir, "p256", "P-256")
+    ossl.genkey(dir, "rsa_jwks", "RSA")
+  end)
+
+  lazy_teardown(function() ossl.cleanup(dir) end)
+
+  before_each(function() tp.reset() end)
+
+  local function consumers()
+    return {
+      { id = "c-alice", username = "alice", custom_id = "A1", jwt_secrets = {
+          { id = "s-1", key = "alice-iss", algorithm = "HS256", secret = SECRET },
+          { id = "s-2", key = "alice-b64", algorithm = "HS256", secret = "c2VjcmV0LWluLWJhc2U2NA==" },
+      } },
+      { id = "c-bob", username = "bob", jwt_secrets = {
+          { id = "s-3", key = "bob-rsa", algorithm = "RS256", rsa_public_key = rsa_pem },
+          { id = "s-4", key = "bob-ec", algorithm = "ES256", rsa_public_key = p256_pem },
+      } },
+      { id = "c-anon", username = "anon" },
+    }
+  end
+
+  local function run(conf, req)
+    req = req or {}
+    req.method = req.method or "GET"
+    req.path = req.path or "/"
+    req.consumers = req.consumers or consumers()
+    return tp.run_plugin("jwt", conf or {}, req)
+  end
+
+  local function bearer(t) return { headers = { authorization = "Bearer " .. t } } end
+
+  describe("finding the token", function()
+    it("returns 401 Unauthorized with a Bearer challenge when there is none", function()
+      local res = run({ realm = "service" })
+      assert.equal(401, res.status)
+      assert.equal("Unauthorized", res.body.message)
+      assert.equal('Bearer realm="service"', res.headers["www-authenticate"])
+      assert.equal("Bearer", run().headers["www-authenticate"])
+    end)
+
+    it("accepts the token from the Authorization header, the query and a cookie", function()
+      local t = jwt.sign_hs({ iss = "alice-iss" }, SECRET)
+      assert.equal(200, run(nil, bearer(t)).status)
+      assert.equal(200, run(nil, { query = "jwt=" .. t }).status)
+      assert.equal(200, run({ cookie_names = { "session" } },
+        { headers = { cookie = "a=b; session=" .. t } }).status)
+      assert.equal(401, run(nil, { headers = { cookie = "jwt=" .. t } }).status)
+    end)
+
+    it("returns 401 when different tokens are sent, but not for the same one twice", function()
+      local t1 = jwt.sign_hs({ iss = "alice-iss" }, SECRET)
+      local t2 = jwt.sign_hs({ iss = "alice-iss", n = 2 }, SECRET)
+      local res = run(nil, { query = "jwt=" .. t2, headers = { authorization = "Bearer " .. t1 } })
+      assert.equal(401, res.status)
+      assert.equal("Multiple tokens provided", res.body.message)
+      assert.equal('Bearer error="invalid_token"', res.headers["www-authenticate"])
+      assert.equal(200, run(nil, { query = "jwt=" .. t1,
+        headers = { authorization = "Bearer " .. t1 } }).status)
+    end)
+  end)
+
+  describe("authenticating", function()
+    it("sets the consumer, the upstream headers and ctx.shared on success", function()
+      local t = jwt.sign_hs({ iss = "alice-iss", scp = { "read", "write" } }, SECRET)
+      local res = run(nil, bearer(t))
+      assert.equal(200, res.status)
+      assert.equal("alice", res.consumer.username)
+      local h = res.upstream.headers
+      assert.equal("c-alice", h["x-consumer-id"])
+      assert.equal("alice", h["x-consumer-username"])
+      assert.equal("A1", h["x-consumer-custom-id"])
+      assert.equal("alice-iss", h["x-credential-identifier"])
+      assert.equal("read write", h["x-authenticated-scope"])
+      assert.equal(t, res.ctx.shared.authenticated_jwt_token)
+      assert.equal("alice-iss", res.ctx.shared.authenticated_jwt_claims.iss)
+    end)
+
+    it("replaces identity headers sent by the client", function()
+      local t = jwt.sign_hs({ iss = "alice-iss", scope = "admin" }, SECRET)
+      local res = run(nil, { headers = { authorization = "Bearer " .. t,
+        ["x-consumer-id"] = "forged", ["x-anonymous-consumer"] = "true" } })
+      assert.equal("c-alice", res.upstream.headers["x-consumer-id"])
+      assert.equal("admin", res.upstream.headers["x-authenticated-scope"])
+      assert.is_nil(res.upstream.headers["x-anonymous-consumer"])
+    end)
+
+    it("verifies RS256 and ES256 tokens signed by openssl", function()
+      local rs = ossl.token(dir, "rsa", "RS256", { iss = "bob-rsa" })
+      local res = run(nil, bearer(rs))
+      assert.equal(200, res.status)
+      assert.equal("bob", res.consumer.username)
+      assert.equal(200, run(nil, bearer(ossl.token(dir, "p256", "ES256", { iss = "bob-ec" }))).status)
+    end)
+
+    it("decodes base64 secrets with secret_is_base64", function()
+      local t = jwt.sign_hs({ iss = "alice-b64" }, "secret-in-base64")
+      assert.equal(200, run({ secret_is_base64 = true }, bearer(t)).status)
+      assert.equal("Invalid signature", run(nil, bearer(t)).body.message)
+    end)
+
+    it("uses key_claim_name, also from the header", function()
+      local t = jwt.sign_hs({ sub = "x" }, SECRET, "HS256", { kid = "alice-iss" })
+      assert.equal(200, run({ key_claim_name = "kid" }, bearer(t)).status)
+    end)
+  end)
+
+  describe("rejecting", function()
+    local function rejects(conf, token, message)
+      local res = run(conf, bearer(token))
+      assert.equal(401, res.status)
+      assert.equal(message, res.body.message)
+      assert.equal('Bearer error="invalid_token"', res.headers["www-authenticate"])
+      assert.is_nil(res.upstream)
+      return res
+    end
+
+    it("bad tokens", function()
+      rejects(nil, "not.a.jwt", "Bad token; invalid JSON")
+      rejects(nil, b64('{"alg":"none"}') .. "." .. b64('{"iss":"alice-iss"}') .. ".",
+        "Bad token; invalid alg")
+    end)
+
+    it("a missing or unknown key claim", function()
+      rejects(nil, jwt.sign_hs({ sub = "x" }, SECRET), "No mandatory 'iss' in claims")
+      rejects(nil, jwt.sign_hs({ iss = "" }, SECRET), "Invalid 'iss' in claims")
+      rejects(nil, jwt.sign_hs({ iss = "nobody" }, SECRET), "No credentials found for given 'iss'")
+    end)
+
+    it("alg confusion: HS256 signed with the consumer's RSA public key", function()
+      rejects(nil, jwt.sign_hs({ iss = "bob-rsa" }, rsa_pem, "HS256"), "Invalid algorithm")
+    end)
+
+    it("a wrong secret, a tampered payload and a stripped signature", function()
+      rejects(nil, jwt.sign_hs({ iss = "alice-iss" }, "wrong"), "Invalid signature")
+      local t = ossl.token(dir, "rsa", "RS256", { iss = "bob-rsa", admin = false })
+      local h, _, s = t:match("^(.-)%.(.-)%.(.*)$")
+      rejects(nil, h .. "." .. b64('{"iss":"bob-rsa","admin":true}') .. "." .. s,
+        "Invalid signature")
+      rejects(nil, h .. "." .. t:match("%.(.-)%.") .. ".", "Invalid signature")
+    end)
+
+    it("algorithms outside the allow-list", function()
+      rejects({ algorithms = { "RS256" } }, jwt.sign_hs({ iss = "alice-iss" }, SECRET),
+        "Invalid algorithm")
+    end)
+
+    it("expired tokens and tokens not valid yet, with leeway", function()
+      local conf = { claims_to_verify = { "exp", "nbf" } }
+      local res = rejects(conf, jwt.sign_hs({ iss = "alice-iss", exp = NOW - 1 }, SECRET),
+        "token expired")
+      assert.equal("token expired", res.body.exp)
+      rejects(conf, jwt.sign_hs({ iss = "alice-iss", nbf = NOW + 60, exp = NOW + 90 }, SECRET),
+        "token not valid yet")
+      conf.leeway = 60
+      assert.equal(200, run(conf, bearer(jwt.sign_hs({ iss = "alice-iss", nbf = NOW + 60,
+        exp = NOW - 30 }, SECRET))).status)
+    end)
+
+    it("expiry beyond maximum_expiration", function()
+      rejects({ claims_to_verify = { "exp" }, maximum_expiration = 60 },
+        jwt.sign_hs({ iss = "alice-iss", exp = NOW + 3600 }, SECRET),
+        "exceeds maximum allowed expiration")
+    end)
+
+    it("a wrong issuer or audience", function()
+      local conf = { issuer = "alice-iss", audiences = { "api" } }
+      assert.equal(200, run(conf, bearer(jwt.sign_hs({ iss = "alice-iss", aud = { "api" } },
+        SECRET))).status)
+      rejects(conf, jwt.sign_hs({ iss = "alice-iss", aud = "web" }, SECRET),
+        "token audience not allowed")
+    end)
+  end)
+
+  describe("config", function()
+    it("requires exp in claims_to_verify when maximum_expiration is set", function()
+      local plugin = tp.load_plugin("jwt")
+      local ok, err = tp.validate(plugin, { maximum_expiration = 60 })
+      assert.is_nil(ok)
+      assert.matches("claims_to_verify", tostring(err))
+      assert.truthy(tp.validate(plugin, { maximum_expiration = 60, claims_to_verify = { "exp" } }))
+    end)
+
+    it("has Kong's defaults", function()
+      local conf = assert(tp.validate(tp.load_plugin("jwt"), {}))
+      assert.same({ "jwt" }, conf.uri_param_names)
+      assert.same({ "authorization" }, conf.header_names)
+      assert.equal("iss", conf.key_claim_name)
+      assert.is_true(conf.run_on_preflight)
+      assert.equal(0, conf.maximum_expiration)
+      assert.equal(60, conf.jwks_refresh_min_s)
+    end)
+
+    it("run_on_preflight = false lets OPTIONS through", function()
+      assert.equal(200, run({ run_on_preflight = false }, { method = "OPTIONS" }).status)
+      assert.equal(401, run(nil, { method = "OPTIONS" }).status)
+    end)
+
+    it("anonymous is used when authentication fails", function()
+      local res = run({ anonymous = "anon" })
+      assert.equal(200, res.status)
+      assert.equal("anon", res.upstream.headers["x-consumer-username"])
+      assert.equal("true", res.upstream.headers["x-anonymous-consumer"])
+      assert.equal(500, run({ anonymous = "ghost" }).status)
+    end)
+  end)
+
+  describe("verified-token cache", function()
+    it("does not reuse a verification across generations (new key material)", function()
+      local t = ossl.token(dir, "rsa", "RS256", { iss = "bob-rsa", exp = NOW + 600 })
+      local cs = consumers()
+      local s = spy.on(crypto, "verify")
+      assert.equal(200, run(nil, { headers = { authorization = "Bearer " .. t }, consumers = cs }).status)
+      assert.equal(200, run(nil, { headers = { authorization = "Bearer " .. t }, consumers = cs }).status)
+      crypto.verify:revert()
+      -- each run builds a new generation with new credential tables: verified again
+      assert.spy(s).was_called(2)
+    end)
+  end)
+
+  describe("jwks_uri", function()
+    local function serve(uri, jwks_doc, calls)
+      tp.fake_http((uri:gsub("%p", "%%%0")), function()
+        calls.n = calls.n + 1
+        return { status = 200, headers = { ["content-type"] = "application/json" },
+                 body = cjson.encode(jwks_doc) }
+      end)
+    end
+
+    it("verifies by kid, maps the key claim to a consumer, refetches on unknown kid", function()
+      local uri = "https://idp.example/jwks-1"
+      local jwk = ossl.jwk(dir, "rsa_jwks", "RSA")
+      jwk.kid = "k1"
+      local calls = { n = 0 }
+      serve(uri, { keys = { jwk } }, calls)
+      local conf = { jwks_uri = uri, jwks_refresh_min_s = 60 }
+      local t = ossl.token(dir, "rsa_jwks", "RS256", { iss = "bob-rsa" }, { kid = "k1" })
+      local res = run(conf, bearer(t))
+      assert.equal(200, res.status)
+      assert.equal("bob", res.consumer.username)
+      assert.equal(1, calls.n)
+      -- the consumer's own RSA key is not used with jwks_uri
+      local own = ossl.token(dir, "rsa", "RS256", { iss = "bob-rsa" }, { kid = "k1" })
+      assert.equal("Invalid signature", run(conf, bearer(own)).body.message)
+      -- unknown kid: refetched at most once per jwks_refresh_min_s (the first fetch counts)
+      local t2 = ossl.token(dir, "rsa_jwks", "RS256", { iss = "bob-rsa" }, { kid = "k2" })
+      assert.equal("No key found for given 'kid'", run(conf, bearer(t2)).body.message)
+      assert.equal(1, calls.n)
+      tp.clock:advance(61000)
+      run(conf, bearer(t2))
+      assert.equal(2, calls.n)
+      run(conf, bearer(t2))
+      assert.equal(2, calls.n)
+      tp.clock:advance(61000)
+      jwk.kid = "k2"
+      serve(uri, { keys = { jwk } }, calls)
+      assert.equal(200, run(conf, bearer(t2)).status)
+      assert.equal(3, calls.n)
+    end)
+
+    it("never accepts HS tokens and honours consumer_optional", function()
+      local uri = "https://idp.example/jwks-2"
+      local jwk = ossl.jwk(dir, "rsa_jwks", "RSA")
+      local calls = { n = 0 }
+      serve(uri, { keys = { jwk } }, calls)
+      local t = ossl.token(dir, "rsa_jwks", "RS256", { iss = "https://idp.example/" })
+      local res = run({ jwks_uri = uri }, bearer(t))
+      assert.equal("No credentials found for given 'iss'", res.body.message)
+      res = run({ jwks_uri = uri, consumer_optional = true }, bearer(t))
+      assert.equal(200, res.status)
+      assert.equal("https://idp.example/", res.upstream.headers["x-credential-identifier"])
+      assert.is_nil(res.upstream.headers["x-consumer-id"])
+      assert.equal("Invalid algorithm", run({ jwks_uri = uri, consumer_optional = true },
+        bearer(jwt.sign_hs({ iss = "alice-iss" }, SECRET))).body.message)
+    end)
+  end)
+end)
