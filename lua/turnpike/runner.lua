@@ -97,6 +97,8 @@ function _M.new(gen)
 
   local names = {}
   for _, p in ipairs(cfg.plugins or {}) do
+    -- plugins keep per-instance state (counters, caches) under their entity id
+    if type(p.config) == "table" and p.id then p.config.__key = p.id end
     if p.enabled ~= false then
       local loaded = gen.plugins and gen.plugins[p.name]
       if not loaded then error("plugin '" .. tostring(p.name) .. "' is not loaded", 2) end

@@ -49,6 +49,9 @@ _M.clock = backend.clock
 -- reset(): a clean backend (logs, fake I/O answers, redis data, clock) for the next test.
 function _M.reset()
   backend.reset()
+  -- shared memory belongs to the whole spec process: counters must not leak between tests
+  local ok, shm = pcall(require, "turnpike.ffi.shm")
+  if ok then shm.flush("ratelimit"); shm.flush("breaker") end
   return _M
 end
 
