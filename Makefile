@@ -58,3 +58,15 @@ build/asan/%.o: core/%.c core/*.h | build/asan
 build/asan/turnpike: $(ASAN_OBJ)
 	$(CC) $(LDFLAGS) $(SAN_FLAGS) -o $@ $^ $(LDLIBS)
 asan: build/asan/turnpike
+
+# Fuzz targets for parsers of untrusted input (libFuzzer); `make fuzz` runs each briefly.
+FUZZ_TARGETS := $(patsubst core/fuzz/%.c,build/fuzz/%,$(wildcard core/fuzz/*.c))
+build/fuzz:
+	@mkdir -p $@
+build/fuzz/%: core/fuzz/%.c $(CORE_SRC) core/*.h | build/fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
+		$(shell pkg-config --cflags $(PKGS)) -o $@ $< $(CORE_SRC) $(LDLIBS)
+fuzz: $(FUZZ_TARGETS)
+	@for f in $(FUZZ_TARGETS); do mkdir -p build/fuzz/corpus-$$(basename $$f); \
+		$$f -max_total_time=$${FUZZ_SECONDS:-20} -max_len=8192 build/fuzz/corpus-$$(basename $$f) \
+		2>&1 | tail -n 2 || exit 1; done

@@ -170,8 +170,13 @@ function _M.spec(argv)
   if not has_pattern then
     table.insert(_G.arg, 1, "--pattern=_spec")
   end
-  require("busted.runner")({ standalone = false })
-  return 0
+  -- busted ends with os.exit(0) on success; on failure it raises error() with no
+  -- message (its Lua 5.1 way of exiting non-zero), which we turn into exit code 1.
+  local ok, err = pcall(require("busted.runner"), { standalone = false })
+  if not ok and err ~= nil then
+    io.stderr:write("turnpike spec: ", tostring(err), "\n")
+  end
+  return ok and 0 or 1
 end
 
 return _M
