@@ -377,3 +377,16 @@ int tp_ffi_ctl_reload(void)
         return -ENOENT;
     return kill(ctl->master_pid, SIGHUP) == 0 ? 0 : -errno;
 }
+
+/* The connection attempts of this request: fills up to max (target index into
+ * the list Lua gave, TP_OUTCOME_*) and returns how many there were. A response
+ * counts as success here; Lua judges its status against http_statuses. */
+int tp_ffi_req_attempts(tp_req_t *r, int *target, int *outcome, int max)
+{
+    int n = r->nattempts < max ? r->nattempts : max;
+    for (int i = 0; i < n; i++) {
+        target[i] = r->attempt_target[i];
+        outcome[i] = r->attempt_outcome[i];
+    }
+    return n;
+}

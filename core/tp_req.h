@@ -103,6 +103,10 @@ typedef struct tp_req_s {
     int ntargets, target_idx;
     int connect_timeout_ms, write_timeout_ms, read_timeout_ms;
     int retries, tries;
+    /* what each connection attempt came to, for passive health checks */
+    int attempt_target[TP_MAX_TARGETS];
+    int attempt_outcome[TP_MAX_TARGETS]; /* TP_OUTCOME_* */
+    int nattempts;
     char *upstream_name;
     tp_upconn_t *up;
     uint64_t up_start_us, up_header_us;
@@ -126,6 +130,9 @@ typedef struct tp_req_s {
     int aborted;   /* client went away: never resume Lua with a dead connection */
     int lua_ctx;   /* the request is known to Lua (ctx table exists) */
 } tp_req_t;
+
+/* Outcome of one upstream attempt (the breaker's vocabulary). */
+enum { TP_OUTCOME_SUCCESS = 0, TP_OUTCOME_TCP_FAILURE, TP_OUTCOME_TIMEOUT, TP_OUTCOME_HTTP };
 
 #define TP_SRC_NONE 0
 #define TP_SRC_EXIT 1

@@ -404,6 +404,7 @@ static int on_resp_headers_complete(http_parser *p)
         return 0;
     }
     r->up_header_us = tp_now_us();
+    note_attempt(r, TP_OUTCOME_SUCCESS);
     r->status = p->status_code;
     r->svc_status = p->status_code;
     for (int i = 0; i < r->svc_headers.n; i++) {
@@ -656,9 +657,19 @@ void tp_upstream_start(tp_req_t *r)
 /* Give up on this connection. A failure before anything of the request body was
  * consumed may be retried on the next target (connect failures count against
  * `retries`; a dead pooled connection is retried once for free). */
+static void note_attempt(tp_req_t *r, int outcome)
+{
+    if (r->nattempts < TP_MAX_TARGETS) {
+        r->attempt_target[r->nattempts] = r->target_idx;
+        r->attempt_outcome[r->nattempts] = outcome;
+        r->nattempts++;
+    }
+}
+
 static void fail(tp_req_t *r, int status, const char *msg, int retryable)
 {
     tp_upconn_t *u = r->up;
+    note_attempt(r, status == 504 ? TP_OUTCOME_TIMEOUT : TP_OUTCOME_TCP_FAILURE);
     int was_reused = u && u->reused;
     int nothing_sent = u == NULL || !u->got_response;
     r->up = NULL;
