@@ -62,6 +62,7 @@ struct tp_upconn_s {
 static void upconn_free(tp_upconn_t *u);
 static void fail(tp_req_t *r, int status, const char *msg, int retryable);
 static void upconn_flush(tp_upconn_t *u);
+static void note_attempt(tp_req_t *r, int outcome);
 
 /* ---- pools ----------------------------------------------------------------- */
 
