@@ -19,6 +19,7 @@
 #include <stdio.h>
 
 static void req_free(tp_req_t *r);
+void tp_timer_done(tp_req_t *r);
 
 static int ref_field(lua_State *L, int tbl, const char *name)
 {
@@ -77,6 +78,9 @@ tp_gen_t *tp_gen_load(tp_worker_t *w, const char *config_path, uint64_t number, 
     g->fn_header_filter = ref_field(L, mod, "header_filter");
     g->fn_body_filter = ref_field(L, mod, "body_filter");
     g->fn_log = ref_field(L, mod, "log");
+    g->fn_timer = ref_field(L, mod, "run_timer");
+    lua_getfield(L, mod, "activate");
+    g->fn_activate = luaL_ref(L, LUA_REGISTRYINDEX);
     g->has_header_filter = call_has_phase(L, mod, "header_filter");
     g->has_body_filter = call_has_phase(L, mod, "body_filter");
     g->has_log = call_has_phase(L, mod, "log");
@@ -105,6 +109,10 @@ static void drop_coroutine(tp_req_t *r)
 
 static void phase_finished(tp_req_t *r)
 {
+    if (r->timer) {
+        tp_timer_done(r);
+        return;
+    }
     if (r->state == TP_REQ_LOG) {
         req_free(r);
         return;
@@ -153,6 +161,28 @@ void tp_bridge_start(tp_req_t *r)
     g->refs++;
     r->lua_ctx = 1;
     start_coroutine(r, g->fn_handle);
+}
+
+void tp_bridge_run_timer(tp_req_t *r, int id)
+{
+    lua_State *L = r->gen->L;
+    lua_State *co = lua_newthread(L);
+    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, r->gen->fn_timer);
+    lua_pushlightuserdata(co, r);
+    lua_pushinteger(co, id);
+    run(r, co, 2);
+}
+
+void tp_gen_activate(tp_gen_t *g)
+{
+    lua_State *L = g->L;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, g->fn_activate);
+    lua_pushlightuserdata(L, g);
+    if (lua_pcall(L, 1, 0, 0) != 0)
+        tp_log(TP_LOG_ERR, "generation %llu: starting timers: %s", (unsigned long long)g->number,
+               lua_tostring(L, -1));
+    lua_settop(L, 0);
 }
 
 void tp_bridge_resume(tp_req_t *r)
@@ -234,6 +264,11 @@ void tp_bridge_log(tp_req_t *r)
     }
     r->state = TP_REQ_LOG;
     start_coroutine(r, r->gen->fn_log);
+}
+
+void tp_req_free(tp_req_t *r)
+{
+    req_free(r);
 }
 
 static void req_free(tp_req_t *r)

@@ -17,7 +17,7 @@ struct tp_gen_s {
     uint64_t number;
     uint64_t loaded_at_ms;
     int refs;          /* requests pinned to it, +1 while it is the current one */
-    int fn_handle, fn_header_filter, fn_body_filter, fn_log, fn_release; /* registry refs */
+    int fn_handle, fn_header_filter, fn_body_filter, fn_log, fn_timer, fn_activate; /* registry refs */
     int has_header_filter, has_body_filter, has_log;
     tp_worker_t *w;
 };
@@ -42,5 +42,13 @@ int tp_bridge_has_body_filter(tp_req_t *r);
 void tp_bridge_body_filter(tp_req_t *r, const char *data, size_t n, int eof, tp_buf_t *out);
 /** Log phase, then the request is freed (possibly later, when Lua waits). */
 void tp_bridge_log(tp_req_t *r);
+
+/** Make g the worker's current generation and start its timers (Lua `activate`). */
+void tp_gen_activate(tp_gen_t *g);
+
+/** Run Lua `run_timer(r, id)` in a coroutine of r's generation; r is a pseudo-request. */
+void tp_bridge_run_timer(tp_req_t *r, int id);
+/** Free a request (its arena, buffers and generation reference). */
+void tp_req_free(tp_req_t *r);
 
 #endif

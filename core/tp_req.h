@@ -129,6 +129,7 @@ typedef struct tp_req_s {
     ev_timer sleep_timer;
     int aborted;   /* client went away: never resume Lua with a dead connection */
     int lua_ctx;   /* the request is known to Lua (ctx table exists) */
+    struct tp_timer_s *timer; /* set when this is a timer's pseudo-request (no client) */
 } tp_req_t;
 
 /* Outcome of one upstream attempt (the breaker's vocabulary). */

@@ -46,6 +46,7 @@ int tp_worker_reload(tp_worker_t *w, char *err, size_t errlen)
     tp_gen_t *old = w->gen;
     w->gen = g;
     publish_generation(w);
+    tp_gen_activate(g);
     tp_log(TP_LOG_NOTICE, "generation %llu serving (config %s)", (unsigned long long)number, path);
     tp_gen_release(old);
     return 0;
@@ -129,6 +130,7 @@ void tp_worker_main(tp_node_t *node, int *fds, int nfds, int index, const char *
         _exit(2);
     }
     publish_generation(w);
+    tp_gen_activate(w->gen);
 
     for (int i = 0; i < nfds; i++) {
         tp_listener_t *l = &w->listeners[w->nlisteners++];

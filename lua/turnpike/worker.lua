@@ -60,6 +60,15 @@ function _M.init(config_path, generation, worker_index)
   return true
 end
 
+-- C made this generation current: start the timers plugins asked for in init_worker
+function _M.activate(gen)
+  backend.timer_activate(gen)
+end
+
+function _M.run_timer(lud, id)
+  backend.timer_run(cast(REQ_T, lud), id)
+end
+
 function _M.has_phase(name)
   return rn:has_phase(name)
 end

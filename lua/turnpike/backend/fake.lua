@@ -14,6 +14,8 @@
 local cjson = require "cjson.safe"
 
 local type = type
+local select = select
+local unpack = unpack
 local pairs = pairs
 local ipairs = ipairs
 local tostring = tostring
@@ -286,6 +288,33 @@ function _M.new()
   end
 
   function B.now_ms() return clock.now end
+
+  -- timers: recorded with their due time on the fake clock; B.run_timers() runs
+  -- every timer that is due (periodic ones are re-armed), as the worker would.
+  B.timers = {}
+  local next_timer = 0
+  function B.timer_start(delay_ms, every_ms, fn, ...)
+    next_timer = next_timer + 1
+    B.timers[next_timer] = { due = clock.now + delay_ms, every = every_ms, fn = fn,
+                             args = { ... }, n = select("#", ...) }
+    return next_timer
+  end
+  function B.timer_cancel(id) B.timers[id] = nil end
+  function B.run_timers()
+    local ran = 0
+    for id, t in pairs(B.timers) do
+      if t.due <= clock.now then
+        if t.every > 0 then t.due = clock.now + t.every else B.timers[id] = nil end
+        local co = coroutine.create(function() t.fn(false, unpack(t.args, 1, t.n)) end)
+        while coroutine.status(co) ~= "dead" do
+          local ok, err = coroutine.resume(co)
+          if not ok then error(err, 0) end
+        end
+        ran = ran + 1
+      end
+    end
+    return ran
+  end
 
   function B.log(level, msg)
     B.logs[#B.logs + 1] = { level = level, msg = msg }

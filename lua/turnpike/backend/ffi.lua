@@ -14,6 +14,11 @@ local lower = string.lower
 local coroutine_running = coroutine.running
 local coroutine_yield = coroutine.yield
 local setmetatable = setmetatable
+local select = select
+local xpcall = xpcall
+local unpack = unpack
+local ipairs = ipairs
+local pairs = pairs
 
 local TP_AGAIN = 1
 local HDR_REQ, HDR_RESP, HDR_SVC = 0, 1, 2
@@ -178,6 +183,42 @@ end
 function _M.set_proxy(r, connect_ms, write_ms, read_ms, retries, preserve_host)
   C.tp_ffi_req_set_proxy(r, connect_ms or 0, write_ms or 0, read_ms or 0, retries or -1,
                          preserve_host and 1 or 0)
+end
+
+-- timers: callbacks kept here by id; C fires them in pseudo-requests of this
+-- generation (core/tp_timer.c) and calls back run_timer(r, id)
+local timers, next_timer_id = {}, 0
+local active_gen, pending_timers = nil, {}
+
+function _M.timer_start(delay_ms, every_ms, fn, ...)
+  next_timer_id = next_timer_id + 1
+  local id = next_timer_id
+  timers[id] = { fn = fn, args = { ... }, n = select("#", ...), every = every_ms > 0 }
+  if active_gen then
+    C.tp_ffi_timer_start(active_gen, delay_ms, every_ms, id)
+  else
+    pending_timers[#pending_timers + 1] = { id, delay_ms, every_ms }
+  end
+  return id
+end
+
+function _M.timer_cancel(id) timers[id] = nil end
+
+function _M.timer_activate(gen)
+  active_gen = gen
+  for _, t in ipairs(pending_timers) do C.tp_ffi_timer_start(gen, t[2], t[3], t[1]) end
+  pending_timers = {}
+end
+
+function _M.timer_run(r, id)
+  local t = timers[id]
+  if not t then return end
+  if not t.every then timers[id] = nil end
+  local co = coroutine_running()
+  _M.bind(co, r, { timer = true, shared = {}, plugin = {} })
+  local ok, err = xpcall(t.fn, debug.traceback, false, unpack(t.args, 1, t.n))
+  _M.unbind(co)
+  if not ok then _M.log("err", "timer " .. id .. " failed: " .. tostring(err)) end
 end
 
 local node_id

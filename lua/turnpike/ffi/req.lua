@@ -48,6 +48,7 @@ int tp_ffi_worker_status(int i, int *pid, double *generation, double *loaded_at,
 double tp_ffi_ctl_generation(void);
 int tp_ffi_ctl_post_config(const char *path);
 int tp_ffi_ctl_reload(void);
+int tp_ffi_timer_start(void *gen, double delay_ms, double every_ms, int id);
 int tp_ffi_req_attempts(tp_req_t *r, int *target, int *outcome, int max);
 ]]
 

@@ -31,6 +31,7 @@ function _M.new(backend)
   sdk.node = require("turnpike.sdk.node").new(backend, sdk)
   sdk.http = require("turnpike.sdk.http").new(backend, sdk)
   sdk.redis = require("turnpike.sdk.redis").new(backend, sdk)
+  sdk.timer = require("turnpike.sdk.timer").new(backend, sdk)
 
   -- now() -> wall clock in ms (float)
   function sdk.now() return backend.now_ms() end
