@@ -207,11 +207,14 @@ _M.pid_alive = pid_alive
 
 -- Everything started here, stopped by cleanup() (and at process exit as a last resort).
 local running = {}
+-- open client connections, closed by cleanup() before the processes stop
+local open_conns = setmetatable({}, { __mode = "k" })
 
 local function track(obj) running[obj] = true end
 local function untrack(obj) running[obj] = nil end
 
 function _M.cleanup()
+  for c in pairs(open_conns) do c:close() end
   local list = {}
   for obj in pairs(running) do list[#list + 1] = obj end
   for _, obj in ipairs(list) do pcall(obj.stop, obj) end
@@ -292,7 +295,9 @@ local Conn = {}
 Conn.__index = Conn
 
 local function new_conn(fd)
-  return setmetatable({ fd = fd, buf = "", eof = false }, Conn)
+  local c = setmetatable({ fd = fd, buf = "", eof = false }, Conn)
+  open_conns[c] = true
+  return c
 end
 
 -- tcp_connect(port, timeout_ms) -> conn | nil, err
@@ -420,6 +425,7 @@ function Conn:close()
     C.close(self.fd)
     self.fd = nil
   end
+  open_conns[self] = nil
 end
 
 --------------------------------------------------------------------------------------------------
@@ -853,6 +859,12 @@ function Mock:requests()
     end
   end
   return out
+end
+
+-- reset(): forget the requests received so far
+function Mock:reset()
+  local f = assert(io.open(self.log_path, "wb"))
+  f:close()
 end
 
 function Mock:wait_requests(n, timeout_s)
