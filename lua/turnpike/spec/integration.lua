@@ -200,10 +200,20 @@ local function wait_pid(pid, timeout_ms)
   until false
 end
 
+-- pid_alive(pid): exists and is not a zombie (an orphaned worker may never be reaped when
+-- PID 1 of a container does not reap)
 local function pid_alive(pid)
-  return C.kill(pid, 0) == 0
+  if C.kill(pid, 0) ~= 0 then return false end
+  local stat = read_file("/proc/" .. pid .. "/stat")
+  if stat and stat:match("^%d+ %b() (%a)") == "Z" then return false end
+  return true
 end
 _M.pid_alive = pid_alive
+
+-- kill(pid, sig) -> 0 | -1 (a signal to any process, e.g. one worker of a gateway)
+function _M.kill(pid, sig)
+  return C.kill(pid, sig or SIGTERM)
+end
 
 -- Everything started here, stopped by cleanup() (and at process exit as a last resort).
 local running = {}
