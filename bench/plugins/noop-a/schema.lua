@@ -1,0 +1,7 @@
+-- noop-a: no settings.
+return {
+  name = "noop-a",
+  fields = {
+    { config = { type = "record", fields = {} } },
+  },
+}

@@ -1,0 +1,7 @@
+-- noop-c: no settings.
+return {
+  name = "noop-c",
+  fields = {
+    { config = { type = "record", fields = {} } },
+  },
+}

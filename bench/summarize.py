@@ -1,0 +1,219 @@
+"""Turn the raw numbers of one bench/run.sh run into the Markdown of bench/RESULTS.md.
+
+usage: python3 summarize.py WORKDIR   (reads results.tsv, kv and router.txt; prints Markdown)
+Figures are medians over the interleaved rounds; ratios are turnpike / NGINX or case / plain.
+"""
+import os
+import statistics
+import sys
+
+LABELS = {
+    "tp-plain": "turnpike, plain proxy",
+    "nginx": "NGINX, plain proxy",
+    "tp-noop3": "turnpike, 3 no-op plugins",
+    "tp-routes1000": "turnpike, 1,000 prefix routes (last one matched)",
+    "tp-key-auth": "turnpike, key-auth",
+    "tp-jwt-hs256": "turnpike, jwt HS256 + exp (one token)",
+    "tp-jwt-hs256-uniq": "turnpike, jwt HS256 + exp (12,000 distinct tokens)",
+    "tp-jwt-rs256": "turnpike, jwt RS256 + exp (one token)",
+    "tp-rate-limiting": "turnpike, rate-limiting local (second: 1000000)",
+    "nginx-lua": "NGINX + lua, key lookup in a Lua table",
+}
+
+
+def load(work):
+    kv = {}
+    with open(os.path.join(work, "kv")) as f:
+        for line in f:
+            key, _, value = line.rstrip("\n").partition(" ")
+            kv.setdefault(key, []).append(value)
+    hz = float(kv["hz"][0])
+    runs = {}
+    with open(os.path.join(work, "results.tsv")) as f:
+        for line in f:
+            name, rnd, req, dur, p50, p99, sockerr, non2xx, ticks = line.split()
+            req, dur, ticks = int(req), int(dur) / 1e6, int(ticks)
+            runs.setdefault(name, {})[rnd] = {
+                "rps": req / dur, "p50": int(p50) / 1000.0, "p99": int(p99) / 1000.0,
+                "cpu_us": ticks / hz * 1e6 / req if req else float("nan"),
+                "util": ticks / hz / dur * 100.0, "errors": int(sockerr) + int(non2xx),
+                "requests": req,
+            }
+    return kv, runs
+
+
+def med(rounds, field, which=None):
+    vals = [r[field] for k, r in rounds.items() if which is None or k in which]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def one(kv, key, default="n/a"):
+    return kv.get(key, [default])[0]
+
+
+def mb(kb):
+    return "%.1f MB" % (int(kb) / 1024.0)
+
+
+def main(work):
+    kv, runs = load(work)
+    numbered = lambda name: {k: v for k, v in runs.get(name, {}).items() if k.isdigit()}
+    stats = {}
+    for name in LABELS:
+        rs = numbered(name)
+        if rs:
+            stats[name] = {f: med(rs, f) for f in ("rps", "p50", "p99", "cpu_us", "util")}
+            stats[name]["errors"] = sum(r["errors"] for r in rs.values())
+            stats[name]["rounds"] = [r["rps"] for _, r in sorted(rs.items())]
+    out = []
+    w = out.append
+    w("# turnpike benchmark results")
+    w("")
+    w("Measured %s on %s cores (%s) by `make bench` (bench/run.sh). %s" % (
+        one(kv, "date"), one(kv, "nproc"), one(kv, "cpu"), one(kv, "versions")))
+    w("")
+    w("Setup: wrk -t1 -c%s --latency; %s interleaved rounds per case (%ss for the plain-proxy "
+      "pair, %ss for the other cases); figures are medians over the rounds. Gateways run one "
+      "worker%s. Both gateways proxy to the same upstream, an NGINX returning `ok` with "
+      "keep-alive; access logs are off on both. CPU/request is utime+stime of the gateway's "
+      "master and worker over the round divided by the requests served. These are ratios on a "
+      "small shared machine, not absolute capacity figures." % (
+          one(kv, "conns"), one(kv, "rounds"), one(kv, "head_s"), one(kv, "case_s"),
+          ", pinned to core 0 while wrk and the upstream share core 1"
+          if one(kv, "pinned") == "yes" else ""))
+    w("")
+    up = runs.get("upstream", {}).get("1")
+    if up:
+        w("Upstream alone (wrk straight to it, sharing its core): %.0f req/s." % up["rps"])
+        w("")
+    for key in kv.get("check_failed", []):
+        w("**Check failed before measuring:** %s (target skipped)." % key)
+    for key in kv.get("missing", []):
+        w("**Not measured:** %s did not start." % key)
+    for key, value in kv.items():
+        if key.startswith("alive_") and value[0] != "yes":
+            w("**%s was not running after its rounds.**" % key[6:])
+    w("")
+
+    w("## 1. Plain proxy: turnpike vs NGINX")
+    w("")
+    w("| gateway | req/s | p50 | p99 | CPU/request | req/s per busy core | gateway CPU busy | "
+      "worker RSS idle | worker RSS after | errors |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    tp, ng = stats.get("tp-plain"), stats.get("nginx")
+    rows = (("turnpike", tp, "idle_rss_tp_kb", "rss_after_tp_kb"),
+            ("NGINX", ng, "idle_rss_nginx_kb", "rss_after_nginx_kb"))
+    for label, s, idle, after in rows:
+        if s:
+            w("| %s | %.0f | %.2f ms | %.2f ms | %.1f µs | %.0f | %.0f%% | %s | %s | %d |" % (
+                label, s["rps"], s["p50"], s["p99"], s["cpu_us"], 1e6 / s["cpu_us"], s["util"],
+                mb(one(kv, idle, 0)), mb(one(kv, after, 0)), s["errors"]))
+    if tp and ng:
+        w("| **turnpike / NGINX** | **%.2f** | **%.2f** | **%.2f** | **%.2f** | **%.2f** | | "
+          "**%.2f** | **%.2f** | |" % (
+              tp["rps"] / ng["rps"], tp["p50"] / ng["p50"], tp["p99"] / ng["p99"],
+              tp["cpu_us"] / ng["cpu_us"], ng["cpu_us"] / tp["cpu_us"],
+              int(one(kv, "idle_rss_tp_kb", 0)) / max(1, int(one(kv, "idle_rss_nginx_kb", 1))),
+              int(one(kv, "rss_after_tp_kb", 0)) / max(1, int(one(kv, "rss_after_nginx_kb", 1)))))
+        w("")
+        w("req/s per busy core = 1 s ÷ CPU/request: what one fully busy core would serve.")
+        for label, st in (("turnpike", tp), ("NGINX", ng)):
+            if st["util"] < 90:
+                w("%s's core was only %.0f%% busy: its req/s is capped by wrk and the upstream "
+                  "sharing the other core, so compare CPU/request (and req/s per busy core) "
+                  "rather than req/s." % (label, st["util"]))
+        w("")
+        w("req/s per round: turnpike %s; NGINX %s." % (
+            ", ".join("%.0f" % x for x in tp["rounds"]),
+            ", ".join("%.0f" % x for x in ng["rounds"])))
+    w("")
+
+    w("## 2–5. Cost of routes and plugins")
+    w("")
+    w("Each case is its own gateway with one route (or 1,000), measured in the same rounds as "
+      "its baseline. Throughput cost = 1 − req/s ÷ baseline req/s; CPU added = CPU/request − "
+      "baseline CPU/request.")
+    w("")
+    w("| case | req/s | throughput cost | p99 | CPU/request | CPU added | errors |")
+    w("|---|---:|---:|---:|---:|---:|---:|")
+    cases = [("tp-plain", "tp-plain"), ("tp-noop3", "tp-plain"), ("tp-routes1000", "tp-plain"),
+             ("tp-key-auth", "tp-plain"), ("tp-jwt-hs256", "tp-plain"),
+             ("tp-jwt-hs256-uniq", "tp-plain"), ("tp-jwt-rs256", "tp-plain"),
+             ("tp-rate-limiting", "tp-plain"), ("nginx", "nginx"), ("nginx-lua", "nginx")]
+    for name, base in cases:
+        s, b = stats.get(name), stats.get(base)
+        if not s or not b:
+            if name == "nginx-lua":
+                w("| %s | lua module %s | | | | | |" % (LABELS[name], one(kv, "nginx_lua")))
+            continue
+        if name == base:
+            w("| %s (baseline) | %.0f | — | %.2f ms | %.1f µs | — | %d |" % (
+                LABELS[name], s["rps"], s["p99"], s["cpu_us"], s["errors"]))
+        else:
+            w("| %s | %.0f | %.1f%% | %.2f ms | %.1f µs | %+.1f µs | %d |" % (
+                LABELS[name], s["rps"], (1 - s["rps"] / b["rps"]) * 100, s["p99"],
+                s["cpu_us"], s["cpu_us"] - b["cpu_us"], s["errors"]))
+    w("")
+    w("The jwt cases with one token exercise the plugin's verified-token cache (a client "
+      "reusing its token); the 12,000-token case cycles through more tokens than the cache "
+      "holds (10,000), so every request verifies an HMAC.")
+    w("")
+
+    w("## 6. Reload")
+    w("")
+    w("Time from `kill -HUP master` until a route that only the new config has answers 200 "
+      "(polled about every ms; three reloads each):")
+    w("")
+    w("| routes in the new config | median | all |")
+    w("|---:|---:|---|")
+    for n in ("10", "1000"):
+        vals = kv.get("reload_%s_ms" % n, [])
+        nums = [float(v) for v in vals if v not in ("failed", "timeout")]
+        w("| %s | %s | %s |" % (
+            "1,000" if n == "1000" else n,
+            "%.1f ms" % statistics.median(nums) if nums else "failed",
+            ", ".join(v if v in ("failed", "timeout") else "%s ms" % v for v in vals)))
+    w("")
+    q, h = runs.get("tp-reload", {}).get("quiet"), runs.get("tp-reload", {}).get("hup")
+    if q and h:
+        w("wrk for %ss on a 10-route gateway, alone and with a SIGHUP every 300 ms (%s reloads):"
+          % (one(kv, "head_s"), one(kv, "hups")))
+        w("")
+        w("| | req/s | p50 | p99 | errors (socket + non-2xx) |")
+        w("|---|---:|---:|---:|---:|")
+        for label, r in (("no reloads", q), ("SIGHUP every 300 ms", h)):
+            w("| %s | %.0f | %.2f ms | %.2f ms | %d |" % (label, r["rps"], r["p50"], r["p99"],
+                                                        r["errors"]))
+        w("")
+        w("p99 during reloads / without: **%.2f**. Worker RSS before the reloads %s, after %s; "
+          "%s worker process(es) left after them." % (
+              h["p99"] / q["p99"], mb(one(kv, "reload_rss_before_kb", 0)),
+              mb(one(kv, "reload_rss_after_kb", 0)), one(kv, "reload_workers_after")))
+    w("")
+
+    w("## 7. Idle keep-alive connections")
+    w("")
+    w("| gateway | connections | worker RSS before | after | per connection |")
+    w("|---|---:|---:|---:|---:|")
+    for name, label in (("tp-plain", "turnpike"), ("nginx", "NGINX")):
+        raw = one(kv, "idle_" + name, "")
+        f = dict(p.split("=", 1) for p in raw.split() if "=" in p)
+        if "open" in f:
+            before, after, n = int(f["rss_before_kb"]), int(f["rss_after_kb"]), int(f["open"])
+            w("| %s | %d | %s | %s | %.1f KB |" % (label, n, mb(before), mb(after),
+                                                 (after - before) / float(n)))
+        else:
+            w("| %s | skipped: %s | | | |" % (label, f.get("skipped", "no result")))
+    w("")
+
+    w("## Router micro-benchmark (`luajit bench/router_bench.lua 0.3`)")
+    w("")
+    w("```")
+    with open(os.path.join(work, "router.txt")) as fh:
+        w(fh.read().rstrip("\n"))
+    w("```")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
