@@ -10,6 +10,7 @@
  * tp_bridge_resume(r).
  */
 #include "tp_bridge.h"
+#include "tp_cache.h"
 #include "tp_http.h"
 #include "tp_log.h"
 #include "tp_lua.h"
@@ -278,6 +279,7 @@ static void req_free(tp_req_t *r)
         r->up = NULL;
     ev_timer_stop(r->w->loop, &r->sleep_timer);
     tp_gen_t *g = r->gen;
+    tp_cache_release(r);
     tp_buf_free(&r->body);
     tp_buf_free(&r->exit_body);
     tp_pool_destroy(r->pool);

@@ -9,6 +9,7 @@
  */
 #include "tp_http.h"
 #include "tp_bridge.h"
+#include "tp_cache.h"
 #include "tp_log.h"
 #include "tp_upstream.h"
 #include "tp_util.h"
@@ -33,6 +34,10 @@ static void conn_flush(tp_conn_t *c);
 static void parse_input(tp_conn_t *c);
 static void send_exit_response(tp_req_t *r);
 static void request_done(tp_req_t *r);
+static void serve_cached(tp_req_t *r, const char *cache_status);
+static void apply_resp_ops(tp_req_t *r);
+static int no_body_status(int status);
+static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length);
 
 /* ---- connection lifetime ------------------------------------------------ */
 
@@ -291,7 +296,13 @@ void tp_http_send_error(tp_req_t *r, int status, const char *msg)
 {
     tp_conn_t *c = r->conn;
     if (c == NULL) {
+        tp_cache_finish(r, 0);
         request_done(r);
+        return;
+    }
+    if (r->cache && r->cache->stale_ok && !r->resp_head_sent && status >= 500) {
+        tp_cache_finish(r, 0);
+        serve_cached(r, "Stale"); /* stale-if-error */
         return;
     }
     if (r->resp_head_sent) {
@@ -347,10 +358,18 @@ static void reject(tp_conn_t *c, int status, const char *msg)
 void tp_http_response_head(tp_req_t *r)
 {
     tp_conn_t *c = r->conn;
-    if (c == NULL)
+    if (c && r->cache && r->cache->stale_ok && r->svc_status >= 500) {
+        r->use_stale = 1; /* stale-if-error: the body is dropped, the copy served at the end */
+        return;
+    }
+    if (c == NULL && !r->bg)
         return;
     r->resp_source = TP_SRC_SERVICE;
     apply_resp_ops(r);
+    if (c == NULL) {
+        tp_bridge_header_filter(r); /* a background refresh: plugins decide what is stored */
+        return;
+    }
     tp_bridge_header_filter(r);
     if (r->conn == NULL)
         return;
@@ -383,7 +402,8 @@ static void write_body_bytes(tp_conn_t *c, tp_req_t *r, const char *data, size_t
 int tp_http_response_body(tp_req_t *r, const char *data, size_t n)
 {
     tp_conn_t *c = r->conn;
-    if (c == NULL)
+    tp_cache_append(r, data, n);
+    if (c == NULL || r->use_stale)
         return 0;
     if (r->method == HTTP_HEAD)
         return 0;
@@ -400,23 +420,10 @@ int tp_http_response_body(tp_req_t *r, const char *data, size_t n)
     return r->conn != NULL && tp_buf_size(&r->conn->out) > OUT_HIGH_WATER;
 }
 
-void tp_http_response_end(tp_req_t *r)
+/* The client side of a response is complete: keep-alive bookkeeping, then the
+ * next pipelined request. The request itself is detached, not finished. */
+static void client_finished(tp_conn_t *c, tp_req_t *r)
 {
-    tp_conn_t *c = r->conn;
-    if (c == NULL) {
-        request_done(r);
-        return;
-    }
-    if (r->resp_source == TP_SRC_SERVICE && r->method != HTTP_HEAD) {
-        if (tp_bridge_has_body_filter(r)) {
-            tp_buf_t out = {0};
-            tp_bridge_body_filter(r, NULL, 0, 1, &out);
-            write_body_bytes(c, r, tp_buf_data(&out), tp_buf_size(&out));
-            tp_buf_free(&out);
-        }
-        if (r->resp_chunked)
-            tp_buf_append(&c->out, "0\r\n\r\n", 5);
-    }
     if (!r->keepalive)
         c->closing = 1;
     /* the rest of an unread request body: drop it if small, else close */
@@ -429,7 +436,6 @@ void tp_http_response_end(tp_req_t *r)
     }
     c->req = NULL;
     r->conn = NULL;
-    request_done(r);
     if (c->closing) {
         conn_flush(c);
         return;
@@ -444,6 +450,77 @@ void tp_http_response_end(tp_req_t *r)
     /* a pipelined request may already be waiting */
     if (tp_buf_size(&c->in) > 0)
         parse_input(c);
+}
+
+/* Serve the cached copy the cache lookup took (a hit, a stale copy, or a stale
+ * copy replacing an upstream failure). With a refresh pending, the request then
+ * goes on upstream in the background, without its client. */
+static void serve_cached(tp_req_t *r, const char *cache_status)
+{
+    tp_conn_t *c = r->conn;
+    tp_cache_req_t *cr = r->cache;
+    r->state = TP_REQ_RESPONDING;
+    r->resp_source = TP_SRC_EXIT;
+    tp_cache_copy_to_response(r);
+    cr->serve = 0;
+    apply_resp_ops(r);
+    if (cache_status) {
+        tp_headers_clear(&r->resp_headers, "x-cache-status", 14);
+        tp_headers_add(r->pool, &r->resp_headers, "X-Cache-Status", 14, cache_status,
+                       strlen(cache_status));
+    }
+    tp_bridge_header_filter(r);
+    if (r->conn == NULL)
+        return;
+    size_t body_len = tp_buf_size(&cr->copy) - cr->copy_hdr_len;
+    int head_only = r->method == HTTP_HEAD || no_body_status(r->status);
+    write_head(c, r, (int64_t)body_len);
+    if (!head_only) {
+        tp_buf_append(&c->out, tp_buf_data(&cr->copy) + cr->copy_hdr_len, body_len);
+        r->bytes_sent += body_len;
+    }
+    if (cr->filling && r->ntargets > 0 && !r->use_stale) {
+        client_finished(c, r);
+        r->bg = 1;
+        r->status = 0;
+        r->resp_headers.n = 0;
+        r->resp_source = TP_SRC_NONE;
+        r->resp_head_sent = 0;
+        r->resp_chunked = 0;
+        r->state = TP_REQ_UPSTREAM;
+        tp_upstream_start(r);
+        return;
+    }
+    tp_http_response_end(r);
+}
+
+void tp_http_response_end(tp_req_t *r)
+{
+    tp_conn_t *c = r->conn;
+    if (r->use_stale && c && !r->resp_head_sent) {
+        r->use_stale = 0;
+        r->up_complete = 0;
+        tp_cache_finish(r, 0);
+        serve_cached(r, "Stale");
+        return;
+    }
+    tp_cache_finish(r, r->up_complete);
+    if (c == NULL) {
+        request_done(r);
+        return;
+    }
+    if (r->resp_source == TP_SRC_SERVICE && r->method != HTTP_HEAD) {
+        if (tp_bridge_has_body_filter(r)) {
+            tp_buf_t out = {0};
+            tp_bridge_body_filter(r, NULL, 0, 1, &out);
+            write_body_bytes(c, r, tp_buf_data(&out), tp_buf_size(&out));
+            tp_buf_free(&out);
+        }
+        if (r->resp_chunked)
+            tp_buf_append(&c->out, "0\r\n\r\n", 5);
+    }
+    client_finished(c, r);
+    request_done(r);
 }
 
 /* ---- access log and request end ------------------------------------------ */
@@ -958,7 +1035,12 @@ void tp_http_on_lua_done(tp_req_t *r)
         return;
     }
     if (r->resp_source == TP_SRC_EXIT || r->resp_source == TP_SRC_ERROR) {
+        tp_cache_finish(r, 0);
         send_exit_response(r);
+        return;
+    }
+    if (r->cache && r->cache->serve) {
+        serve_cached(r, NULL);
         return;
     }
     if (r->ntargets == 0) {

@@ -7,6 +7,7 @@
  * one at a time with sigtimedwait, which also gives `--watch` its polling tick.
  */
 #include "tp_master.h"
+#include "tp_cache.h"
 #include "tp_log.h"
 #include "tp_lua.h"
 #include "tp_node.h"
@@ -309,6 +310,10 @@ static int setup(master_t *m)
         return -1;
     }
     tp_shm_attach(shm);
+    if (tp_cache_create(m->node.cache_size, err, sizeof(err)) < 0) {
+        fprintf(stderr, "turnpike: %s\n", err);
+        return -1;
+    }
     for (int i = 0; i < m->node.nlisten; i++) {
         int fd = bind_listener(&m->node.listen[i], err, sizeof(err));
         if (fd < 0) {

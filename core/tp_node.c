@@ -94,6 +94,7 @@ int tp_node_from_lua(lua_State *L, int idx, tp_node_t *node, char *err, size_t e
     node->keepalive_timeout_ms = (int)num_field(L, idx, "keepalive_timeout_ms", 60000);
     node->upstream_keepalive = (int)num_field(L, idx, "upstream_keepalive", 64);
     node->shm_size = (size_t)num_field(L, idx, "shm_size", 64 << 20);
+    node->cache_size = (size_t)num_field(L, idx, "cache_size", 32 << 20);
     node->drain_timeout_ms = (int)num_field(L, idx, "drain_timeout_ms", 30000);
 
     lua_getfield(L, idx, "proxy_listen");

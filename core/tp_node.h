@@ -37,6 +37,7 @@ typedef struct {
     int keepalive_timeout_ms;
     int upstream_keepalive;
     size_t shm_size;
+    size_t cache_size;
     int drain_timeout_ms;
 } tp_node_t;
 

@@ -130,6 +130,10 @@ typedef struct tp_req_s {
     int aborted;   /* client went away: never resume Lua with a dead connection */
     int lua_ctx;   /* the request is known to Lua (ctx table exists) */
     struct tp_timer_s *timer; /* set when this is a timer's pseudo-request (no client) */
+    struct tp_cache_req_s *cache; /* response-cache state, once the cache was consulted */
+    int bg;          /* refreshing a cache entry after the client got the stale copy */
+    int up_complete; /* the upstream response arrived whole */
+    int use_stale;   /* the upstream failed: serve the stale cached copy instead */
 } tp_req_t;
 
 /* Outcome of one upstream attempt (the breaker's vocabulary). */

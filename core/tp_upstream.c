@@ -452,6 +452,7 @@ static void finish_response(tp_upconn_t *u)
     int reusable = http_should_keep_alive(&u->parser) && u->body_finished &&
                    tp_buf_size(&u->out) == 0;
     r->up = NULL;
+    r->up_complete = 1;
     if (reusable)
         release_to_pool(u);
     else
