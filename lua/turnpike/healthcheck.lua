@@ -23,6 +23,7 @@ local pairs = pairs
 local type = type
 local tostring = tostring
 local setmetatable = setmetatable
+local pcall = pcall
 local floor = math.floor
 local concat = table.concat
 local find = string.find
@@ -88,8 +89,15 @@ function _M:probe(up, t)
   if not http then return nil, "no http client" end
   local scheme = c.type == "https" and "https" or "http"
   local url = scheme .. "://" .. url_host(t.host) .. ":" .. t.port .. c.path
-  local res, err = http.request_uri(url, { method = "GET", headers = c.headers,
+  local ok, res, err = pcall(http.request_uri, url, { method = "GET", headers = c.headers,
     timeout_ms = c.timeout_ms, keepalive = false, ssl_verify = c.verify })
+  if not ok then -- the client itself failed: no news about the target, say so once
+    if not self.broken then
+      self.broken = true
+      self.backend.log("err", "active health check probe error: " .. tostring(res))
+    end
+    return nil, "probe error: " .. tostring(res)
+  end
   if not res then
     err = tostring(err)
     if find(err, "timeout", 1, true) or find(err, "timed out", 1, true) then

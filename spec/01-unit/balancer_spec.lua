@@ -447,6 +447,21 @@ describe("turnpike.healthcheck", function()
     assert.equal("HEALTHY", health_of(bal, "10.0.0.1:80").health)
   end)
 
+  it("reports nothing, and logs once, when the http client itself fails", function()
+    local u = active(upstream(), { interval = 1 }, { tcp_failures = 1 })
+    local up = new(u):upstream("up1")
+    local broken = { request_uri = function() error("no outbound http") end }
+    local hc = healthcheck.new { upstreams = { up }, backend = B, http = broken }
+    for _ = 1, 2 do
+      local o, why = check(hc, up, up.targets[1])
+      assert.is_nil(o)
+      assert.matches("no outbound http", why)
+      B.clock:advance(1000)
+    end
+    assert.equal(1, #B.logs)
+    assert.equal("closed", shm.breaker_state(up.targets[1].key, B.now_ms()).state)
+  end)
+
   it("does not probe healthy targets when healthy.interval is 0", function()
     local hc, up = checker_of(active(upstream(), { interval = 0 }, { interval = 1 }))
     local o = check(hc, up, up.targets[1])
