@@ -2,11 +2,18 @@
 --
 --   GET /status  /metrics  /services  /routes  /consumers  /plugins  /upstreams
 --   GET /upstreams/{name}/health   POST /reload   POST /config
+--   DELETE /cache   DELETE /cache/{key}
 -- Credentials' secrets are redacted. With admin_token set, every request needs
 -- `Authorization: Bearer <token>`.
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
 local C = require "turnpike.ffi.req"
+
+ffi.cdef [[
+int tp_ffi_cache_purge(const char *key, size_t klen);
+int tp_ffi_cache_purge_all(void);
+int tp_ffi_cache_stats(double *out);
+]]
 
 local type = type
 local pairs = pairs
@@ -88,6 +95,13 @@ local function workers()
   return out, total_reqs, total_conns
 end
 
+local function cache_stats()
+  local out = ffi.new("double[7]")
+  if C.tp_ffi_cache_stats(out) ~= 0 then return nil end
+  return { hits = out[0], misses = out[1], stale = out[2], evictions = out[3],
+           bytes_used = out[4], bytes_total = out[5], entries = out[6] }
+end
+
 local function status(r)
   local list, reqs, conns = workers()
   if #list == 0 then list = cjson.empty_array end
@@ -97,6 +111,7 @@ local function status(r)
     configuration_generation = C.tp_ffi_ctl_generation(),
     configuration_hash = S.cfg.hash,
     this_worker = { index = S.worker, generation = S.generation },
+    cache = cache_stats(),
   })
 end
 
@@ -114,6 +129,17 @@ local function metrics(r)
   }
   for _, w in ipairs(list) do
     lines[#lines + 1] = format('turnpike_config_generation{worker="%d"} %d', w.index, w.generation)
+  end
+  local cs = cache_stats()
+  if cs then
+    lines[#lines + 1] = "# HELP turnpike_cache_events_total Response cache lookups by result."
+    lines[#lines + 1] = "# TYPE turnpike_cache_events_total counter"
+    for _, k in ipairs({ "hits", "misses", "stale", "evictions" }) do
+      lines[#lines + 1] = format('turnpike_cache_events_total{event="%s"} %d', k, cs[k])
+    end
+    lines[#lines + 1] = "# TYPE turnpike_cache_bytes gauge"
+    lines[#lines + 1] = format('turnpike_cache_bytes{state="used"} %d', cs.bytes_used)
+    lines[#lines + 1] = format('turnpike_cache_bytes{state="total"} %d', cs.bytes_total)
   end
   S.backend.resp_exit(r, 200, concat(lines, "\n") .. "\n",
                       { ["Content-Type"] = "text/plain; version=0.0.4" })
@@ -194,6 +220,16 @@ function _M.handle(r, ctx)
       local h = S.balancer:health(up)
       if not h then return reply(r, 404, { message = "no such upstream: " .. up }) end
       return reply(r, 200, { data = h })
+    end
+  elseif method == "DELETE" then
+    if path == "/cache" then
+      return reply(r, 200, { message = "cache purged", purged = C.tp_ffi_cache_purge_all() })
+    end
+    local key = path:match("^/cache/([^/]+)$")
+    if key then
+      local n = C.tp_ffi_cache_purge(key, #key)
+      if n > 0 then return reply(r, 200, { message = "entry purged", key = key }) end
+      return reply(r, 404, { message = "no cache entry for that key", key = key })
     end
   elseif method == "POST" then
     if path == "/reload" then return reload_and_wait(r, C.tp_ffi_ctl_reload) end
