@@ -239,4 +239,5 @@ function _M.get_hostname()
   return h
 end
 
+for k, v in pairs(require "turnpike.backend.io") do _M[k] = v end
 return _M
