@@ -171,7 +171,7 @@ describe("Core: proxy", function()
     end)
 
     it("is required from HTTP/1.1 clients (400)", function()
-      local res = get("/api/h", { host = false })
+      local res = get("/api/h", { host = false, timeout_ms = 2000 })
       assert.equal(400, res.status)
       assert.is_string(res:json().message)
     end)

@@ -142,4 +142,21 @@ describe("Core: HTTP limits", function()
       end)
     end
   end)
+
+  describe("the bytes after a refused request head", function()
+    local cases = {
+      { "Transfer-Encoding: gzip", "POST /r HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n" },
+      { "a missing Host", "POST /r HTTP/1.1\r\nContent-Length: 0\r\n\r\n" },
+      { "a too large Content-Length", "POST /r HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n" },
+    }
+    for i, case in ipairs(cases) do
+      it("are never proxied as a request of their own (" .. case[1] .. ")", function()
+        local r = assert(helpers.raw(gw.proxy_port))
+        assert(r:send(case[2] .. "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"))
+        r:closed(1)
+        r:close()
+        assert_upstream_saw_only("/after-refused-" .. i)
+      end)
+    end
+  end)
 end)
