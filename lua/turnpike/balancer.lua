@@ -23,7 +23,6 @@ local shm = require "turnpike.ffi.shm"
 local healthcheck = require "turnpike.healthcheck"
 
 local ipairs = ipairs
-local pairs = pairs
 local type = type
 local tonumber = tonumber
 local tostring = tostring
