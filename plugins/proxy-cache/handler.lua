@@ -1,7 +1,179 @@
--- proxy-cache: NOT IMPLEMENTED YET. Only the configuration schema (schema.lua) is done, so a
--- Kong config naming proxy-cache validates and loads; this handler caches nothing and adds no
--- X-Cache-Status header. Every request goes to the service as if the plugin were absent.
--- The caching handler is still to be written (owned by another engineer).
-local ProxyCacheHandler = { PRIORITY = 100, VERSION = "0.0.1" }
+-- proxy-cache: Kong's proxy-cache over turnpike's shared response cache (core/tp_cache.c).
+--
+-- access decides whether the request may be answered from the cache (rules.request), builds
+-- the key (key.build) and asks the cache. The cache answers one of:
+--   HIT / STALE      the core serves the stored copy itself once access is over; STALE also
+--                    refreshes the entry in the background (one refresh per key)
+--   MISS_FILL        this request is the one that goes upstream for the key; header_filter
+--                    decides whether the answer is stored (rules.response)
+--   MISS_STALE_OK    the same, and if the service fails or answers 5xx the core serves the
+--                    stale copy instead (stale_if_error)
+--   MISS_NOFILL      go upstream, store nothing (no room, or waiting for a fill timed out)
+-- While another request fills the key the lookup waits (coalescing), yielding only this
+-- request. Headers set here are queued and land on whichever response the client gets.
+--
+-- The body never passes through Lua: the core copies the service's bytes into the cache as
+-- they stream to the client, and serves hits straight from shared memory.
+local cache = require "turnpike.ffi.cache"
+local key_mod = require "kong.plugins.proxy-cache.key"
+local rules = require "kong.plugins.proxy-cache.rules"
+
+local turnpike = turnpike
+
+local ipairs = ipairs
+local floor = math.floor
+
+local STATUS = "X-Cache-Status"
+local KEY = "X-Cache-Key"
+local AGE = "Age"
+local ST_HIT, ST_MISS, ST_BYPASS, ST_REFRESH, ST_STALE = "Hit", "Miss", "Bypass", "Refresh",
+                                                           "Stale"
+-- How long a request waits for another one filling the same key before it goes upstream on
+-- its own (the cache answers MISS_NOFILL then).
+local LOCK_TIMEOUT_MS = 5000
+
+-- what this request does with the cache (ctx.plugin.mode)
+local MODE_SERVE, MODE_FILL, MODE_PASS = "serve", "fill", "pass"
+
+local ProxyCacheHandler = { PRIORITY = 100, VERSION = "1.0.0" }
+
+local function send(conf, name, value)
+  local switches = conf.response_headers
+  local on
+  if name == AGE then on = not switches or switches.age ~= false
+  else on = not switches or switches[name] ~= false end
+  if on then turnpike.response.set_header(name, value) end
+end
+
+local function hide(conf, name)
+  local switches = conf.response_headers
+  if switches and switches[name] == false then turnpike.response.clear_header(name) end
+end
+
+-- The request as key.build wants it.
+local function key_request(conf, consumer_id)
+  local route = turnpike.router.get_route()
+  local headers = {}
+  if conf.vary_headers and #conf.vary_headers > 0 then
+    local all = turnpike.request.get_headers()
+    for _, name in ipairs(conf.vary_headers) do headers[name:lower()] = all[name] end
+  end
+  return {
+    consumer_id = consumer_id,
+    route_id = route and route.id or "",
+    method = turnpike.request.get_method(),
+    path = turnpike.request.get_path(),
+    query = turnpike.request.get_query(),
+    headers = headers,
+  }
+end
+
+function ProxyCacheHandler:access(conf)
+  local plugin_ctx = turnpike.ctx.plugin
+  local consumer = turnpike.client.get_consumer()
+  local consumer_id = consumer and consumer.id or nil
+  local action, cc = rules.request(conf, {
+    method = turnpike.request.get_method(),
+    cache_control = conf.cache_control and turnpike.request.get_headers()["cache-control"] or nil,
+    pragma = conf.cache_control and turnpike.request.get_header("pragma") or nil,
+    authorization = turnpike.request.get_header("authorization") ~= nil,
+    consumer_id = consumer_id,
+    authorization_in_key = key_mod.vary_covers(conf, "authorization"),
+  })
+  if action == rules.BYPASS then
+    plugin_ctx.mode = MODE_PASS
+    send(conf, STATUS, ST_BYPASS)
+    return
+  end
+
+  local key = key_mod.build(conf, key_request(conf, consumer_id))
+  plugin_ctx.key = key
+  plugin_ctx.consumer_keyed = consumer_id ~= nil
+  send(conf, KEY, key)
+
+  if action == rules.REFRESH then
+    -- The client refuses stored answers (no-cache). The cache has no way yet to replace a
+    -- fresh entry from here, so the request goes upstream and its answer is not stored.
+    plugin_ctx.mode = MODE_PASS
+    send(conf, STATUS, ST_REFRESH)
+    return
+  end
+
+  local r = turnpike.backend.current()
+  local rc, age = cache.lookup(r, key, conf.stale_while_revalidate * 1000,
+                               conf.stale_if_error * 1000, LOCK_TIMEOUT_MS)
+  plugin_ctx.age = age
+  if rc == cache.HIT or rc == cache.STALE then
+    -- the core serves the copy; a STALE lookup may also have made this request the refresher
+    plugin_ctx.mode = rc == cache.STALE and MODE_FILL or MODE_SERVE
+    plugin_ctx.served = true
+    send(conf, STATUS, rc == cache.HIT and ST_HIT or ST_STALE)
+    send(conf, AGE, age)
+    return
+  end
+
+  -- RFC 9111 section 5.2.1.7: only-if-cached and nothing usable is stored
+  if cc and cc["only-if-cached"] then
+    cache.skip(r)
+    plugin_ctx.mode = MODE_PASS
+    send(conf, STATUS, ST_MISS)
+    return turnpike.response.exit(504, { message = "Not cached" })
+  end
+
+  plugin_ctx.mode = (rc == cache.MISS_FILL or rc == cache.MISS_STALE_OK) and MODE_FILL
+                    or MODE_PASS
+  plugin_ctx.stale_ok = rc == cache.MISS_STALE_OK
+  plugin_ctx.authorization = turnpike.request.get_header("authorization") ~= nil
+  plugin_ctx.authorization_keyed = plugin_ctx.consumer_keyed
+                                   or key_mod.vary_covers(conf, "authorization")
+  send(conf, STATUS, ST_MISS)
+end
+
+-- Runs for the service's answer and also for a cached copy the core serves (a hit, or the
+-- stale copy standing in for a failed service): only the service's answer can be stored.
+function ProxyCacheHandler:header_filter(conf)
+  local plugin_ctx = turnpike.ctx.plugin
+  local mode = plugin_ctx.mode
+  if mode == nil then return end
+  local r, ctx = turnpike.backend.current()
+
+  if ctx and ctx.exited then
+    -- a plugin after this one answered itself: the client does not get the cached copy
+    if plugin_ctx.served then
+      turnpike.response.clear_header(AGE)
+      turnpike.response.clear_header(STATUS)
+    end
+    return
+  end
+  if turnpike.response.get_source() ~= "service" then
+    if plugin_ctx.stale_ok then
+      -- the stale copy replaced a failed or 5xx service answer (the core set X-Cache-Status)
+      send(conf, AGE, plugin_ctx.age)
+      hide(conf, STATUS)
+    end
+    return
+  end
+  if mode ~= MODE_FILL then return end
+
+  local svc = turnpike.service.response
+  local ttl, swr, sie = rules.response(conf, {
+    status = svc.get_status(),
+    content_type = svc.get_header("content-type"),
+    cache_control = svc.get_headers()["cache-control"],
+    set_cookie = svc.get_header("set-cookie") ~= nil,
+    vary = svc.get_headers()["vary"],
+    expires = svc.get_header("expires"),
+    date = svc.get_header("date"),
+    age = svc.get_header("age"),
+    authorization = plugin_ctx.authorization,
+    keyed = plugin_ctx.authorization_keyed,
+  }, floor(turnpike.now() / 1000), function(name) return key_mod.vary_covers(conf, name) end)
+  if not ttl then
+    cache.skip(r)
+    return
+  end
+  local ttl_ms, swr_ms, sie_ms = rules.lifetimes(conf, ttl, swr, sie)
+  if cache.store(r, ttl_ms, swr_ms, sie_ms) < 0 then cache.skip(r) end
+end
 
 return ProxyCacheHandler

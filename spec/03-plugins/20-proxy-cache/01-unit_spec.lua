@@ -360,3 +360,103 @@ describe("Plugin: proxy-cache (response rules)", function()
     end)
   end)
 end)
+
+describe("Plugin: proxy-cache (access, fake backend: no cache)", function()
+  before_each(function() tp.reset() end)
+
+  local function run(c, opts)
+    opts = opts or {}
+    opts.method = opts.method or "GET"
+    opts.path = opts.path or "/items"
+    local cfg = { strategy = "memory" }
+    for k, v in pairs(c or {}) do cfg[k] = v end
+    return tp.run_plugin("proxy-cache", cfg, opts)
+  end
+
+  it("has Kong's priority", function()
+    assert.equal(100, tp.load_plugin("proxy-cache").priority)
+  end)
+
+  it("says Miss with the key on a cacheable request, which goes upstream", function()
+    local res = run()
+    assert.equal(200, res.status)
+    assert.is_truthy(res.upstream)
+    assert.equal("Miss", res.headers["x-cache-status"])
+    assert.matches("^%x+$", res.headers["x-cache-key"])
+    assert.equal(32, #res.headers["x-cache-key"])
+    assert.is_nil(res.headers["age"])
+  end)
+
+  it("sends the same key for the same request and another for another path", function()
+    local a = run().headers["x-cache-key"]
+    assert.equal(a, run().headers["x-cache-key"])
+    assert.not_equal(a, run(nil, { path = "/other" }).headers["x-cache-key"])
+  end)
+
+  it("says Bypass for a method not in request_method, with no key", function()
+    local res = run(nil, { method = "POST", body = "x" })
+    assert.equal("Bypass", res.headers["x-cache-status"])
+    assert.is_nil(res.headers["x-cache-key"])
+    assert.is_truthy(res.upstream)
+  end)
+
+  it("says Bypass for Authorization without a consumer", function()
+    local res = run(nil, { headers = { Authorization = "Bearer x" } })
+    assert.equal("Bypass", res.headers["x-cache-status"])
+  end)
+
+  it("keys by consumer when one is authenticated", function()
+    local consumers = { { username = "alice" }, { username = "bob" } }
+    local a = run(nil, { consumers = consumers, consumer = "alice",
+                         headers = { Authorization = "Bearer a" } })
+    local b = run(nil, { consumers = { { username = "alice" }, { username = "bob" } },
+                         consumer = "bob", headers = { Authorization = "Bearer b" } })
+    assert.equal("Miss", a.headers["x-cache-status"])
+    assert.equal("Miss", b.headers["x-cache-status"])
+    assert.not_equal(a.headers["x-cache-key"], b.headers["x-cache-key"])
+  end)
+
+  describe("config.response_headers", function()
+    it("leaves out the switched-off headers", function()
+      local res = run({ response_headers = { ["X-Cache-Status"] = false,
+                                             ["X-Cache-Key"] = false } })
+      assert.is_nil(res.headers["x-cache-status"])
+      assert.is_nil(res.headers["x-cache-key"])
+      res = run({ response_headers = { ["X-Cache-Key"] = false } })
+      assert.equal("Miss", res.headers["x-cache-status"])
+      assert.is_nil(res.headers["x-cache-key"])
+    end)
+  end)
+
+  describe("config.cache_control", function()
+    it("says Bypass for request no-store and Refresh for no-cache", function()
+      local c = { cache_control = true }
+      assert.equal("Bypass", run(c, { headers = { ["Cache-Control"] = "no-store" } })
+        .headers["x-cache-status"])
+      local res = run(c, { headers = { ["Cache-Control"] = "no-cache" } })
+      assert.equal("Refresh", res.headers["x-cache-status"])
+      assert.is_truthy(res.upstream)
+    end)
+
+    it("answers only-if-cached with 504 when nothing is cached", function()
+      local res = run({ cache_control = true },
+                      { headers = { ["Cache-Control"] = "only-if-cached" } })
+      assert.equal(504, res.status)
+      assert.is_nil(res.upstream)
+    end)
+
+    it("ignores request directives when off", function()
+      local res = run(nil, { headers = { ["Cache-Control"] = "no-store" } })
+      assert.equal("Miss", res.headers["x-cache-status"])
+    end)
+  end)
+
+  it("lets a later plugin's exit win", function()
+    local res = run(nil, { plugins = { { name = "stop", handler = {
+      PRIORITY = 10,
+      access = function() return kong.response.exit(418, { message = "no" }) end,
+    } } } })
+    assert.equal(418, res.status)
+    assert.is_nil(res.upstream)
+  end)
+end)
