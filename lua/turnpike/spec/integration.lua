@@ -181,6 +181,15 @@ function _M.tmpdir(tag)
   return ffi.string(p)
 end
 
+-- remove_dir(dir): a temp dir of ours, after its process stopped (TURNPIKE_SPEC_KEEP=1 keeps
+-- them for a post-mortem)
+local function remove_dir(dir)
+  if os.getenv("TURNPIKE_SPEC_KEEP") == "1" then return end
+  if type(dir) == "string" and dir:match("^/tmp/turnpike%-%a+%-[%w]+$") then
+    os.execute("rm -rf '" .. dir .. "'")
+  end
+end
+
 local function decode_status(st)
   local sig = bit.band(st, 0x7f)
   if sig == 0 then return bit.band(bit.rshift(st, 8), 0xff), nil end
@@ -890,6 +899,7 @@ function Mock:stop()
     C.kill(self.pid, SIGKILL)
     wait_pid(self.pid, 2000)
     self.pid = nil
+    remove_dir(self.dir)
   end
   untrack(self)
 end
@@ -1143,7 +1153,10 @@ function Gateway:stop(timeout_s)
     end
     self.exit = { code = code, signal = sig }
   end
-  if self.pid then C.kill(-self.pid, SIGKILL) end -- workers a dead master left behind
+  if self.pid and running[self] then
+    C.kill(-self.pid, SIGKILL) -- workers a dead master left behind
+    remove_dir(self.dir)
+  end
   untrack(self)
   return self.exit and self.exit.code, self.exit and self.exit.signal
 end
