@@ -406,10 +406,10 @@ void tp_redis_release(tp_redis_conn_t *c, int keepalive)
 {
     if (c == NULL)
         return;
+    tp_redis_opts_t key = {c->host, c->port, c->password, c->pwlen, c->db, 0};
     int same = 0;
     for (tp_redis_conn_t *i = idle_head; i; i = i->next)
-        same += i->loop == c->loop && i->port == c->port && i->db == c->db &&
-                strcmp(i->host, c->host) == 0;
+        same += same_key(i, c->loop, &key);
     if (keepalive && !c->busy && c->state == ST_READY && c->ac != NULL &&
         same < MAX_IDLE_PER_KEY) {
         idle_put(c);
