@@ -6,7 +6,7 @@
 # Results are ratios and medians over interleaved rounds, never pass/fail. The Markdown table
 # goes to stdout and to bench/RESULTS.md; raw numbers stay in the work folder it names.
 #
-# Knobs (environment): BENCH_CONNS (50), BENCH_ROUNDS (3), BENCH_HEAD_S (5, plain proxy rounds),
+# Knobs (environment): BENCH_CONNS (50), BENCH_ROUNDS (5), BENCH_HEAD_S (5, plain proxy rounds),
 # BENCH_CASE_S (3, the other cases), BENCH_IDLE_CONNS (10000), BENCH_KEEP=1 keeps the work folder.
 set -u
 
@@ -15,7 +15,7 @@ ROOT=$(pwd)
 B=$ROOT/bench
 TP=$ROOT/build/turnpike
 CONNS=${BENCH_CONNS:-50}
-ROUNDS=${BENCH_ROUNDS:-3}
+ROUNDS=${BENCH_ROUNDS:-5}
 HEAD_S=${BENCH_HEAD_S:-5}
 CASE_S=${BENCH_CASE_S:-3}
 IDLE_N=${BENCH_IDLE_CONNS:-10000}
@@ -79,6 +79,9 @@ ss = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
+
+# machine_busy: non-idle clock ticks of all CPUs together, from /proc/stat.
+machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
 
 vmrss() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status 2>/dev/null || echo 0; }
 
@@ -171,24 +174,35 @@ measure() {
     script=$B/report.lua
     [ -f "$W/$name/script" ] && script=$(cat "$W/$name/script")
     pids=$(gw_pids "$name")
+    ups=$(gw_pids upstream)
     c0=$(cpu_ticks $pids)
+    u0=$(cpu_ticks $ups)
+    m0=$(machine_busy)
+    wt="/usr/bin/time -o $W/$name/wrktime.$round -f %U+%S"
     if [ -f "$W/$name/header" ]; then
-        $LOAD wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$script" -H "$(cat "$W/$name/header")" \
-            "$url" > "$W/$name/wrk.$round" 2>&1
+        $LOAD $wt wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$script" \
+            -H "$(cat "$W/$name/header")" "$url" > "$W/$name/wrk.$round" 2>&1
     else
-        $LOAD wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$script" "$url" \
+        $LOAD $wt wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$script" "$url" \
             > "$W/$name/wrk.$round" 2>&1
     fi
     c1=$(cpu_ticks $pids)
+    u1=$(cpu_ticks $ups)
+    m1=$(machine_busy)
+    # ticks the rest of the machine (other users, not gateway, upstream or wrk) spent
+    wrk_ticks=$(awk -v hz="$HZ" -F+ '{ printf "%d", ($1 + $2) * hz }' "$W/$name/wrktime.$round")
+    other=$((m1 - m0 - (c1 - c0) - (u1 - u0) - ${wrk_ticks:-0}))
+    [ $other -lt 0 ] && other=0
     line=$(grep '^BENCH ' "$W/$name/wrk.$round" | tail -n 1)
     if [ -z "$line" ]; then
         say "  $name round $round: wrk gave no result (see $W/$name/wrk.$round)"
         return 1
     fi
     set -- $(echo "$line" | tr ' =' '\n\n' | awk 'NR % 2 == 1 && NR > 1')
-    printf '%s %s %s %s %s %s %s %s %s\n' "$name" "$round" "$1" "$2" "$3" "$4" "$5" "$6" \
-        $((c1 - c0)) >> "$W/results.tsv"
-    say "  $name round $round: $(awk -v r="$1" -v d="$2" 'BEGIN { printf "%.0f req/s", r / (d / 1e6) }'), p99 $(($4 / 1000)).$(($4 % 1000 / 100)) ms, errors $5+$6"
+    printf '%s %s %s %s %s %s %s %s %s %s\n' "$name" "$round" "$1" "$2" "$3" "$4" "$5" "$6" \
+        $((c1 - c0)) "$other" >> "$W/results.tsv"
+    say "  $name round $round: $(awk -v r="$1" -v d="$2" -v c=$((c1 - c0)) -v o="$other" -v hz="$HZ" \
+        'BEGIN { printf "%.0f req/s, %.1f us CPU/req, other load %.0f%% of a core", r / (d / 1e6), c / hz * 1e6 / r, o / hz / (d / 1e6) * 100 }'), p99 $(($4 / 1000)).$(($4 % 1000 / 100)) ms, errors $5+$6"
 }
 
 # check NAME EXPECT [HEADER]: the gateway answers /bench/x with EXPECT, else note it.

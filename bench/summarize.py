@@ -31,13 +31,13 @@ def load(work):
     runs = {}
     with open(os.path.join(work, "results.tsv")) as f:
         for line in f:
-            name, rnd, req, dur, p50, p99, sockerr, non2xx, ticks = line.split()
+            name, rnd, req, dur, p50, p99, sockerr, non2xx, ticks, other = line.split()
             req, dur, ticks = int(req), int(dur) / 1e6, int(ticks)
             runs.setdefault(name, {})[rnd] = {
                 "rps": req / dur, "p50": int(p50) / 1000.0, "p99": int(p99) / 1000.0,
                 "cpu_us": ticks / hz * 1e6 / req if req else float("nan"),
                 "util": ticks / hz / dur * 100.0, "errors": int(sockerr) + int(non2xx),
-                "requests": req,
+                "requests": req, "other": int(other) / hz / dur * 100.0,
             }
     return kv, runs
 
@@ -62,7 +62,8 @@ def main(work):
     for name in LABELS:
         rs = numbered(name)
         if rs:
-            stats[name] = {f: med(rs, f) for f in ("rps", "p50", "p99", "cpu_us", "util")}
+            stats[name] = {f: med(rs, f)
+                           for f in ("rps", "p50", "p99", "cpu_us", "util", "other")}
             stats[name]["errors"] = sum(r["errors"] for r in rs.values())
             stats[name]["rounds"] = [r["rps"] for _, r in sorted(rs.items())]
     out = []
@@ -98,19 +99,19 @@ def main(work):
     w("## 1. Plain proxy: turnpike vs NGINX")
     w("")
     w("| gateway | req/s | p50 | p99 | CPU/request | req/s per busy core | gateway CPU busy | "
-      "worker RSS idle | worker RSS after | errors |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "worker RSS idle | worker RSS after | other load | errors |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     tp, ng = stats.get("tp-plain"), stats.get("nginx")
     rows = (("turnpike", tp, "idle_rss_tp_kb", "rss_after_tp_kb"),
             ("NGINX", ng, "idle_rss_nginx_kb", "rss_after_nginx_kb"))
     for label, s, idle, after in rows:
         if s:
-            w("| %s | %.0f | %.2f ms | %.2f ms | %.1f µs | %.0f | %.0f%% | %s | %s | %d |" % (
-                label, s["rps"], s["p50"], s["p99"], s["cpu_us"], 1e6 / s["cpu_us"], s["util"],
-                mb(one(kv, idle, 0)), mb(one(kv, after, 0)), s["errors"]))
+            w("| %s | %.0f | %.2f ms | %.2f ms | %.1f µs | %.0f | %.0f%% | %s | %s | %.0f%% | %d |"
+              % (label, s["rps"], s["p50"], s["p99"], s["cpu_us"], 1e6 / s["cpu_us"], s["util"],
+                 mb(one(kv, idle, 0)), mb(one(kv, after, 0)), s["other"], s["errors"]))
     if tp and ng:
         w("| **turnpike / NGINX** | **%.2f** | **%.2f** | **%.2f** | **%.2f** | **%.2f** | | "
-          "**%.2f** | **%.2f** | |" % (
+          "**%.2f** | **%.2f** | | |" % (
               tp["rps"] / ng["rps"], tp["p50"] / ng["p50"], tp["p99"] / ng["p99"],
               tp["cpu_us"] / ng["cpu_us"], ng["cpu_us"] / tp["cpu_us"],
               int(one(kv, "idle_rss_tp_kb", 0)) / max(1, int(one(kv, "idle_rss_nginx_kb", 1))),
@@ -123,6 +124,9 @@ def main(work):
                   "sharing the other core, so compare CPU/request (and req/s per busy core) "
                   "rather than req/s." % (label, st["util"]))
         w("")
+        w("CPU/request per round (µs): turnpike %s; NGINX %s." % (
+            ", ".join("%.1f" % r["cpu_us"] for _, r in sorted(numbered("tp-plain").items())),
+            ", ".join("%.1f" % r["cpu_us"] for _, r in sorted(numbered("nginx").items()))))
         w("req/s per round: turnpike %s; NGINX %s." % (
             ", ".join("%.0f" % x for x in tp["rounds"]),
             ", ".join("%.0f" % x for x in ng["rounds"])))
@@ -131,11 +135,16 @@ def main(work):
     w("## 2–5. Cost of routes and plugins")
     w("")
     w("Each case is its own gateway with one route (or 1,000), measured in the same rounds as "
-      "its baseline. Throughput cost = 1 − req/s ÷ baseline req/s; CPU added = CPU/request − "
-      "baseline CPU/request.")
+      "its baseline. Throughput cost (req/s) = 1 − req/s ÷ baseline req/s, as measured; CPU "
+      "added = CPU/request − baseline CPU/request; capacity cost (CPU) = 1 − baseline "
+      "CPU/request ÷ CPU/request, the throughput a saturated gateway core would lose. The "
+      "CPU figures are the steadier ones when other load shares the machine (other load = "
+      "CPU time used by processes other than the gateway, the upstream and wrk during the "
+      "round, in % of one core; median over rounds).")
     w("")
-    w("| case | req/s | throughput cost | p99 | CPU/request | CPU added | errors |")
-    w("|---|---:|---:|---:|---:|---:|---:|")
+    w("| case | req/s | throughput cost (req/s) | CPU/request | CPU added | capacity cost (CPU) "
+      "| p99 | other load | errors |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     cases = [("tp-plain", "tp-plain"), ("tp-noop3", "tp-plain"), ("tp-routes1000", "tp-plain"),
              ("tp-key-auth", "tp-plain"), ("tp-jwt-hs256", "tp-plain"),
              ("tp-jwt-hs256-uniq", "tp-plain"), ("tp-jwt-rs256", "tp-plain"),
@@ -144,15 +153,16 @@ def main(work):
         s, b = stats.get(name), stats.get(base)
         if not s or not b:
             if name == "nginx-lua":
-                w("| %s | lua module %s | | | | | |" % (LABELS[name], one(kv, "nginx_lua")))
+                w("| %s | lua module %s | | | | | | | |" % (LABELS[name], one(kv, "nginx_lua")))
             continue
         if name == base:
-            w("| %s (baseline) | %.0f | — | %.2f ms | %.1f µs | — | %d |" % (
-                LABELS[name], s["rps"], s["p99"], s["cpu_us"], s["errors"]))
+            w("| %s (baseline) | %.0f | — | %.1f µs | — | — | %.2f ms | %.0f%% | %d |" % (
+                LABELS[name], s["rps"], s["cpu_us"], s["p99"], s["other"], s["errors"]))
         else:
-            w("| %s | %.0f | %.1f%% | %.2f ms | %.1f µs | %+.1f µs | %d |" % (
-                LABELS[name], s["rps"], (1 - s["rps"] / b["rps"]) * 100, s["p99"],
-                s["cpu_us"], s["cpu_us"] - b["cpu_us"], s["errors"]))
+            w("| %s | %.0f | %.1f%% | %.1f µs | %+.1f µs | %.1f%% | %.2f ms | %.0f%% | %d |" % (
+                LABELS[name], s["rps"], (1 - s["rps"] / b["rps"]) * 100, s["cpu_us"],
+                s["cpu_us"] - b["cpu_us"], (1 - b["cpu_us"] / s["cpu_us"]) * 100, s["p99"],
+                s["other"], s["errors"]))
     w("")
     w("The jwt cases with one token exercise the plugin's verified-token cache (a client "
       "reusing its token); the 12,000-token case cycles through more tokens than the cache "
@@ -179,11 +189,11 @@ def main(work):
         w("wrk for %ss on a 10-route gateway, alone and with a SIGHUP every 300 ms (%s reloads):"
           % (one(kv, "head_s"), one(kv, "hups")))
         w("")
-        w("| | req/s | p50 | p99 | errors (socket + non-2xx) |")
-        w("|---|---:|---:|---:|---:|")
+        w("| | req/s | p50 | p99 | CPU/request | errors (socket + non-2xx) | other load |")
+        w("|---|---:|---:|---:|---:|---:|---:|")
         for label, r in (("no reloads", q), ("SIGHUP every 300 ms", h)):
-            w("| %s | %.0f | %.2f ms | %.2f ms | %d |" % (label, r["rps"], r["p50"], r["p99"],
-                                                        r["errors"]))
+            w("| %s | %.0f | %.2f ms | %.2f ms | %.1f µs | %d | %.0f%% |" % (
+                label, r["rps"], r["p50"], r["p99"], r["cpu_us"], r["errors"], r["other"]))
         w("")
         w("p99 during reloads / without: **%.2f**. Worker RSS before the reloads %s, after %s; "
           "%s worker process(es) left after them." % (
