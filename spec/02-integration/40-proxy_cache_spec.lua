@@ -46,8 +46,14 @@ describe("Plugin: proxy-cache (integration)", function()
     flag = helpers.tmpdir("pc-flag") .. "/fail"
     up = helpers.mock_upstream { handler = function(req)
       local delay = req.path:find("^/slow") and 300 or req.path:find("^/swr") and 1000 or nil
-      return { status = 200, delay_ms = delay, body = answer(req),
-               headers = { ["Content-Type"] = "application/json" } }
+      -- /cc/...?cc=<Cache-Control>&ct=<Content-Type>&status=<n>&cookie=1 shape the answer
+      local q = {}
+      for k, v in (req.query or ""):gmatch("([^&=]+)=([^&]*)") do
+        q[k] = v:gsub("%%(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+      end
+      return { status = tonumber(q.status) or 200, delay_ms = delay, body = answer(req),
+               headers = { ["Content-Type"] = q.ct or "application/json",
+                           ["Cache-Control"] = q.cc, ["Set-Cookie"] = q.cookie and "s=1" } }
     end }
     -- answers 500 while the flag file exists
     flaky = helpers.mock_upstream { handler = function(req)
@@ -77,6 +83,7 @@ describe("Plugin: proxy-cache (integration)", function()
           route("slow", {}),
           route("swr", { cache_ttl = 1, stale_while_revalidate = 60 }),
           route("off", { response_headers = { age = false, ["X-Cache-Key"] = false } }),
+          route("cc", { cache_control = true, cache_ttl = 300 }),
         } },
         { name = "flaky", url = "http://127.0.0.1:" .. flaky.port, routes = {
           route("sie", { cache_ttl = 1, stale_if_error = 60 }),
@@ -140,6 +147,80 @@ describe("Plugin: proxy-cache (integration)", function()
     assert.equal("Hit", res.headers["x-cache-status"])
     assert.is_nil(res.headers["age"])
     assert.is_nil(res.headers["x-cache-key"])
+  end)
+
+  -- n requests to path (with query), and how many of them reached the upstream
+  local function twice(path, query, headers)
+    local a = get(path, { query = query, headers = headers })
+    local b = get(path, { query = query, headers = headers })
+    return a, b, count(up, path)
+  end
+
+  it("never stores Set-Cookie, no-store or private answers", function()
+    for path, query in pairs({ ["/basic/cookie"] = "cookie=1",
+                               ["/basic/nostore"] = "cc=no-store",
+                               ["/basic/private"] = "cc=private%2C%20max-age%3D60" }) do
+      local a, b, n = twice(path, query)
+      assert.equal("Miss", a.headers["x-cache-status"], path)
+      assert.equal("Miss", b.headers["x-cache-status"], path)
+      assert.equal(2, n, path)
+    end
+  end)
+
+  it("stores only the configured statuses and content types", function()
+    local _, b, n = twice("/basic/s500", "status=500")
+    assert.equal(500, b.status)
+    assert.equal("Miss", b.headers["x-cache-status"])
+    assert.equal(2, n)
+    _, b, n = twice("/basic/html", "ct=text%2Fhtml")
+    assert.equal("Miss", b.headers["x-cache-status"])
+    assert.equal(2, n)
+    _, b, n = twice("/basic/s404", "status=404&ct=text%2Fplain%3B%20charset%3Dutf-8")
+    assert.equal(404, b.status)
+    assert.equal("Hit", b.headers["x-cache-status"])
+    assert.equal(1, n)
+  end)
+
+  describe("with cache_control", function()
+    it("ignores max-age and no-cache answers' directives without it", function()
+      local _, b, n = twice("/basic/maxage0", "cc=max-age%3D0")
+      assert.equal("Hit", b.headers["x-cache-status"])
+      assert.equal(1, n)
+    end)
+
+    it("does not store no-cache or max-age=0 answers", function()
+      local _, b, n = twice("/cc/nocache", "cc=no-cache")
+      assert.equal("Miss", b.headers["x-cache-status"])
+      assert.equal(2, n)
+      _, b, n = twice("/cc/maxage0", "cc=max-age%3D0")
+      assert.equal("Miss", b.headers["x-cache-status"])
+      assert.equal(2, n)
+    end)
+
+    it("keeps an answer for its s-maxage / max-age", function()
+      local a, b, n = twice("/cc/maxage1", "cc=max-age%3D1")
+      assert.equal("Miss", a.headers["x-cache-status"])
+      assert.equal("Hit", b.headers["x-cache-status"])
+      assert.equal(1, n)
+      helpers.wait_until(function()
+        return get("/cc/maxage1", { query = "cc=max-age%3D1" })
+          .headers["x-cache-status"] == "Miss"
+      end, 5, "a Miss after max-age=1")
+      -- s-maxage (for shared caches) wins over max-age
+      _, b, n = twice("/cc/smaxage", "cc=max-age%3D0%2C%20s-maxage%3D60")
+      assert.equal("Hit", b.headers["x-cache-status"])
+      assert.equal(1, n)
+    end)
+
+    it("bypasses a request with no-store and refreshes one with no-cache", function()
+      get("/cc/req")
+      assert.equal("Hit", get("/cc/req").headers["x-cache-status"])
+      local res = get("/cc/req", { headers = { ["Cache-Control"] = "no-store" } })
+      assert.equal("Bypass", res.headers["x-cache-status"])
+      res = get("/cc/req", { headers = { ["Cache-Control"] = "no-cache" } })
+      assert.equal("Refresh", res.headers["x-cache-status"])
+      assert.equal(3, count(up, "/cc/req"))
+    end)
   end)
 
   it("goes upstream again once cache_ttl has passed", function()
@@ -255,6 +336,7 @@ describe("Plugin: proxy-cache (integration)", function()
     end, 5, "a Stale answer with the upstream down")
     assert.equal(200, res.status)
     assert.equal(first.body, res.body)
+    assert.matches("^%d+$", res.headers["age"])
   end)
 
   it("forgets everything on DELETE /cache and one key on DELETE /cache/{key}", function()
@@ -292,8 +374,8 @@ describe("Plugin: proxy-cache (integration, small cache_size)", function()
 
   lazy_setup(function()
     up = helpers.mock_upstream { handler = function(req)
-      return { status = 200, body = req.path .. BODY,
-               headers = { ["Content-Type"] = "text/plain" } }
+      local body = req.path .. (req.path:find("^/big") and BODY:rep(3) or BODY)
+      return { status = 200, body = body, headers = { ["Content-Type"] = "text/plain" } }
     end }
     gw = helpers.start_turnpike { config = {
       turnpike = { cache_size = "256k" },
@@ -308,9 +390,20 @@ describe("Plugin: proxy-cache (integration, small cache_size)", function()
     local res, err = helpers.http(gw.proxy_port, { path = path })
     assert(res, err)
     assert.equal(200, res.status)
-    assert.equal(path .. BODY, res.body)
-    return res.headers["x-cache-status"]
+    if not path:find("^/big") then assert.equal(path .. BODY, res.body) end
+    return res.headers["x-cache-status"], res
   end
+
+  it("streams an answer too big for one entry to the client without storing it", function()
+    -- one entry may take an eighth of the cache (32k of 256k)
+    local status, res = get("/big")
+    assert.equal("Miss", status)
+    assert.equal(#("/big" .. BODY:rep(3)), #res.body)
+    status, res = get("/big")
+    assert.equal("Miss", status)
+    assert.equal("/big" .. BODY:rep(3), res.body)
+    assert.equal(2, #up:requests())
+  end)
 
   it("evicts the least recently used entries to make room", function()
     for i = 1, 30 do assert.equal("Miss", get("/e" .. i)) end
