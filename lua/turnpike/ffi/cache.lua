@@ -12,14 +12,16 @@ local ffi = require "ffi"
 ffi.cdef [[
 typedef struct tp_req_s tp_req_t;
 /* lookup results */
-enum { TP_CACHE_MISS_FILL = 0, TP_CACHE_AGAIN = 1, TP_CACHE_HIT = 2, TP_CACHE_STALE = 3, TP_CACHE_MISS_NOFILL = 4, TP_CACHE_MISS_STALE_OK = 5 };
+enum { TP_CACHE_MISS_FILL = 0, TP_CACHE_AGAIN = 1, TP_CACHE_HIT = 2, TP_CACHE_STALE = 3,
+       TP_CACHE_MISS_NOFILL = 4, TP_CACHE_MISS_STALE_OK = 5 };
 int tp_ffi_cache_lookup(tp_req_t *r, const char *key, size_t klen, double swr_ms, double sie_ms,
                         double lock_timeout_ms, int *age_s);
 int tp_ffi_cache_store(tp_req_t *r, double ttl_ms, double swr_ms, double sie_ms);
 void tp_ffi_cache_skip(tp_req_t *r);
 int tp_ffi_cache_purge(const char *key, size_t klen);
 int tp_ffi_cache_purge_all(void);
-int tp_ffi_cache_stats(double *out /* [7]: hits, misses, stale, evictions, bytes_used, bytes_total, entries */);
+/* out[7]: hits, misses, stale, evictions, bytes_used, bytes_total, entries */
+int tp_ffi_cache_stats(double *out);
 ]]
 
 local C = ffi.C

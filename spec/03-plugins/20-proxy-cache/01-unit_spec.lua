@@ -460,3 +460,25 @@ describe("Plugin: proxy-cache (access, fake backend: no cache)", function()
     assert.is_nil(res.upstream)
   end)
 end)
+
+describe("turnpike.ffi.cache", function()
+  local cache = require "turnpike.ffi.cache"
+
+  it("rejects a key the cache cannot hold", function()
+    assert.has_error(function() cache.lookup({}, "", 0, 0, 10) end)
+    assert.has_error(function() cache.lookup({}, ("k"):rep(129), 0, 0, 10) end)
+  end)
+
+  it("treats a request without a C handle as an uncached miss", function()
+    assert.same({ cache.MISS_NOFILL, 0 }, { cache.lookup({}, "k", 0, 0, 10) })
+    assert.equal(0, cache.store({}, 1000, 0, 0))
+    cache.skip({})
+  end)
+
+  it("reports no stats and purges nothing where no cache region exists", function()
+    -- `turnpike spec` runs without a master, so no region was mapped
+    assert.is_nil(cache.stats())
+    assert.is_true(cache.purge_all() <= 0)
+    assert.is_true(cache.purge("k") <= 0)
+  end)
+end)
