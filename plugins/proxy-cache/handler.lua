@@ -28,12 +28,14 @@ local KEY = "X-Cache-Key"
 local AGE = "Age"
 local ST_HIT, ST_MISS, ST_BYPASS, ST_REFRESH, ST_STALE = "Hit", "Miss", "Bypass", "Refresh",
                                                            "Stale"
+local ERR_NOT_CACHED = "Not cached"
 -- How long a request waits for another one filling the same key before it goes upstream on
 -- its own (the cache answers MISS_NOFILL then).
 local LOCK_TIMEOUT_MS = 5000
 
--- what this request does with the cache (ctx.plugin.mode)
-local MODE_SERVE, MODE_FILL, MODE_PASS = "serve", "fill", "pass"
+-- what this request does with the cache (ctx.plugin.mode): nothing (bypass), answered from it
+-- (serve), fills it (fill), or goes upstream without storing (nofill)
+local MODE_BYPASS, MODE_SERVE, MODE_FILL, MODE_NOFILL = "bypass", "serve", "fill", "nofill"
 
 local ProxyCacheHandler = { PRIORITY = 100, VERSION = "1.0.0" }
 
@@ -81,20 +83,22 @@ function ProxyCacheHandler:access(conf)
     authorization_in_key = key_mod.vary_covers(conf, "authorization"),
   })
   if action == rules.BYPASS then
-    plugin_ctx.mode = MODE_PASS
+    plugin_ctx.mode = MODE_BYPASS
     send(conf, STATUS, ST_BYPASS)
     return
   end
 
   local key = key_mod.build(conf, key_request(conf, consumer_id))
   plugin_ctx.key = key
-  plugin_ctx.consumer_keyed = consumer_id ~= nil
+  plugin_ctx.authorization = turnpike.request.get_header("authorization") ~= nil
+  plugin_ctx.authorization_keyed = consumer_id ~= nil
+                                   or key_mod.vary_covers(conf, "authorization")
   send(conf, KEY, key)
 
   if action == rules.REFRESH then
     -- The client refuses stored answers (no-cache). The cache has no way yet to replace a
     -- fresh entry from here, so the request goes upstream and its answer is not stored.
-    plugin_ctx.mode = MODE_PASS
+    plugin_ctx.mode = MODE_NOFILL
     send(conf, STATUS, ST_REFRESH)
     return
   end
@@ -115,17 +119,14 @@ function ProxyCacheHandler:access(conf)
   -- RFC 9111 section 5.2.1.7: only-if-cached and nothing usable is stored
   if cc and cc["only-if-cached"] then
     cache.skip(r)
-    plugin_ctx.mode = MODE_PASS
+    plugin_ctx.mode = MODE_BYPASS
     send(conf, STATUS, ST_MISS)
-    return turnpike.response.exit(504, { message = "Not cached" })
+    return turnpike.response.exit(504, { message = ERR_NOT_CACHED })
   end
 
   plugin_ctx.mode = (rc == cache.MISS_FILL or rc == cache.MISS_STALE_OK) and MODE_FILL
-                    or MODE_PASS
+                    or MODE_NOFILL
   plugin_ctx.stale_ok = rc == cache.MISS_STALE_OK
-  plugin_ctx.authorization = turnpike.request.get_header("authorization") ~= nil
-  plugin_ctx.authorization_keyed = plugin_ctx.consumer_keyed
-                                   or key_mod.vary_covers(conf, "authorization")
   send(conf, STATUS, ST_MISS)
 end
 
@@ -134,7 +135,7 @@ end
 function ProxyCacheHandler:header_filter(conf)
   local plugin_ctx = turnpike.ctx.plugin
   local mode = plugin_ctx.mode
-  if mode == nil then return end
+  if mode == nil or mode == MODE_BYPASS then return end
   local r, ctx = turnpike.backend.current()
 
   if ctx and ctx.exited then
@@ -153,8 +154,10 @@ function ProxyCacheHandler:header_filter(conf)
     end
     return
   end
-  if mode ~= MODE_FILL then return end
+  if mode == MODE_SERVE then return end
 
+  -- the service's answer: a stale copy's refresh, a fill, or a miss that may not fill (Kong
+  -- says Bypass for every answer it would not store)
   local svc = turnpike.service.response
   local ttl, swr, sie = rules.response(conf, {
     status = svc.get_status(),
@@ -169,9 +172,11 @@ function ProxyCacheHandler:header_filter(conf)
     keyed = plugin_ctx.authorization_keyed,
   }, floor(turnpike.now() / 1000), function(name) return key_mod.vary_covers(conf, name) end)
   if not ttl then
+    send(conf, STATUS, ST_BYPASS)
     cache.skip(r)
     return
   end
+  if mode ~= MODE_FILL then return end
   local ttl_ms, swr_ms, sie_ms = rules.lifetimes(conf, ttl, swr, sie)
   if cache.store(r, ttl_ms, swr_ms, sie_ms) < 0 then cache.skip(r) end
 end

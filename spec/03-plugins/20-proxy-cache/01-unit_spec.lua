@@ -387,6 +387,18 @@ describe("Plugin: proxy-cache (access, fake backend: no cache)", function()
     assert.is_nil(res.headers["age"])
   end)
 
+  it("says Bypass for an answer it would not store", function()
+    local html = function()
+      return { status = 200, headers = { ["Content-Type"] = "text/html" }, body = "<p>" }
+    end
+    assert.equal("Bypass", run(nil, { upstream = html }).headers["x-cache-status"])
+    local cookie = function()
+      return { status = 200, headers = { ["Content-Type"] = "text/plain", ["Set-Cookie"] = "a" },
+               body = "x" }
+    end
+    assert.equal("Bypass", run(nil, { upstream = cookie }).headers["x-cache-status"])
+  end)
+
   it("sends the same key for the same request and another for another path", function()
     local a = run().headers["x-cache-key"]
     assert.equal(a, run().headers["x-cache-key"])
