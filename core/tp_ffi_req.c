@@ -231,22 +231,26 @@ void tp_ffi_req_set_proxy(tp_req_t *r, int connect_ms, int write_ms, int read_ms
  * is complete); -EPIPE: the client went away; -E2BIG: over client_max_body_size. */
 int tp_ffi_req_read_body(tp_req_t *r)
 {
-    if (r->body_replaced || r->body_buffered)
+    if (r->body_error)
+        return r->body_error == 413 ? -E2BIG : -EPROTO;
+    if (r->body_replaced || (r->body_buffered && r->body_done))
         return 0;
     if (r->aborted || r->conn == NULL)
         return -EPIPE;
-    if (r->status == 413)
-        return -E2BIG;
     if (r->body_done) {
         r->body_buffered = 1;
         return 0;
     }
     r->body_buffered = 1;
     r->state = TP_REQ_READ_BODY;
-    r->wait = TP_WAIT_BODY;
+    r->wait = TP_WAIT_NONE; /* completing right away must not resume a running coroutine */
     tp_http_read_body(r);
-    if (r->wait == TP_WAIT_NONE || r->state != TP_REQ_READ_BODY)
-        return r->aborted ? -EPIPE : 0; /* completed at once */
+    if (r->state != TP_REQ_READ_BODY) {
+        if (r->body_error)
+            return r->body_error == 413 ? -E2BIG : -EPROTO;
+        return r->aborted ? -EPIPE : 0;
+    }
+    r->wait = TP_WAIT_BODY;
     return TP_AGAIN;
 }
 

@@ -70,3 +70,25 @@ int tp_headers_clear(tp_headers_t *h, const char *name, size_t nlen)
     }
     return n;
 }
+
+/* Is `name` one of the tokens of a Connection header in h? Such headers are
+ * hop-by-hop for this message (RFC 9110 section 7.6.1). */
+int tp_headers_conn_listed(tp_headers_t *h, const char *name, size_t nlen)
+{
+    for (int i = 0; i < h->n; i++) {
+        tp_header_t *x = &h->items[i];
+        if (x->deleted || !name_eq(x->name, x->nlen, "connection", 10))
+            continue;
+        const char *p = x->value, *end = x->value + x->vlen;
+        while (p < end) {
+            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+                p++;
+            const char *tok = p;
+            while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+                p++;
+            if (p > tok && name_eq(tok, (size_t)(p - tok), name, nlen))
+                return 1;
+        }
+    }
+    return 0;
+}

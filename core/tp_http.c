@@ -88,6 +88,10 @@ static void conn_close(tp_conn_t *c)
         if (r->state == TP_REQ_UPSTREAM || r->state == TP_REQ_RESPONDING ||
             r->state == TP_REQ_HEADERS)
             request_done(r);
+        else if (r->state == TP_REQ_READ_BODY && r->wait == TP_WAIT_BODY) {
+            r->state = TP_REQ_LUA;
+            tp_bridge_body_ready(r); /* read_body returns an error; Lua finishes */
+        }
         /* TP_REQ_LUA / READ_BODY: the bridge finishes it when Lua returns */
     }
     conn_free(c);
@@ -231,6 +235,7 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
     for (int i = 0; i < r->resp_headers.n; i++) {
         tp_header_t *h = &r->resp_headers.items[i];
         if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
+            tp_headers_conn_listed(&r->resp_headers, h->name, h->nlen) ||
             tp_strieq(h->name, h->nlen, "content-length") || tp_strieq(h->name, h->nlen, "date"))
             continue;
         if (tp_strieq(h->name, h->nlen, "server"))
@@ -339,11 +344,21 @@ static void reject(tp_conn_t *c, int status, const char *msg)
     r->keepalive = 0;
     c->closing = 1;
     tp_buf_reset(&c->in);
-    if (r->state == TP_REQ_HEADERS || r->state == TP_REQ_READ_BODY) {
+    if (r->state == TP_REQ_READ_BODY && r->wait == TP_WAIT_BODY) {
+        /* Lua waits for the body: wake it (read_body fails), answer when it returns */
+        r->body_error = status;
+        r->state = TP_REQ_LUA;
+        tp_bridge_body_ready(r);
+        return;
+    }
+    if (r->state == TP_REQ_HEADERS || r->state == TP_REQ_READ_BODY ||
+        (r->state == TP_REQ_UPSTREAM && !r->resp_head_sent)) {
         if (r->http_major == 0) {
             r->http_major = 1;
             r->http_minor = 1;
         }
+        if (r->up)
+            tp_upstream_abort(r);
         tp_http_send_error(r, status, msg);
     } else {
         /* mid-stream: the response may be under way; just stop */
@@ -766,11 +781,11 @@ static int on_headers_complete(http_parser *p)
     if (r->url_len == 0 || (r->url[0] != '/' && strncasecmp(r->url, "http", 4) != 0) ||
         !framing_is_safe(r) || p->method == HTTP_CONNECT) {
         r->status = 400;
-        return 1;
+        return -1; /* any value but 0, 1 and 2 is an error for http-parser */
     }
     if (r->http_major == 1 && r->http_minor >= 1 && tp_headers_find(&r->headers, "host", 4) == NULL) {
         r->status = 400; /* RFC 9112 section 3.2: HTTP/1.1 requires Host */
-        return 1;
+        return -1;
     }
     split_url(r);
     take_host(r);
@@ -787,7 +802,7 @@ static int on_headers_complete(http_parser *p)
     size_t max = c->w->node.client_max_body_size;
     if (max && r->content_length > 0 && (uint64_t)r->content_length > max) {
         r->status = 413;
-        return 1;
+        return -1;
     }
     tp_header_t *ex = tp_headers_find(&r->headers, "expect", 6);
     if (ex && tp_strieq(ex->value, ex->vlen, "100-continue"))
@@ -855,17 +870,35 @@ static http_parser_settings settings = {
  * sections 2.2 and 5.2); http-parser tolerates some of them. */
 static int head_bytes_ok(const char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '\0')
+    int line = 0;      /* 0: the request line; then header lines */
+    int in_name = 0;   /* before the colon of a header line */
+    size_t start = 0;
+    /* line ends left over from the previous message (or sent before a request,
+     * RFC 9112 section 2.2) come before the request line */
+    while (start < n && (p[start] == '\r' || p[start] == '\n'))
+        start++;
+    for (size_t i = start; i < n; i++) {
+        char ch = p[i];
+        if (ch == '\0')
             return 0;
-        if (p[i] == '\r' && (i + 1 >= n || p[i + 1] != '\n'))
+        if (ch == '\r' && (i + 1 >= n || p[i + 1] != '\n'))
             return i + 1 >= n; /* a CR at the end may be completed by the next read */
-        if (p[i] == '\n' && i + 1 < n && (p[i + 1] == ' ' || p[i + 1] == '\t'))
-            return 0;
-        if (p[i] == '\n' && i >= 1 && p[i - 1] == '\n')
-            return 1;
-        if (p[i] == '\n' && i >= 2 && p[i - 1] == '\r' && p[i - 2] == '\n')
-            return 1;
+        if (ch == '\n') {
+            if (i + 1 < n && (p[i + 1] == ' ' || p[i + 1] == '\t'))
+                return 0; /* obs-fold */
+            if ((i > start && p[i - 1] == '\n') ||
+                (i >= start + 2 && p[i - 1] == '\r' && p[i - 2] == '\n'))
+                return 1; /* end of the head */
+            line++;
+            in_name = 1;
+            continue;
+        }
+        if (line > 0 && in_name) {
+            if (ch == ':')
+                in_name = 0;
+            else if ((ch == ' ' || ch == '\t') && !(i >= 1 && (p[i - 1] == '\n')))
+                return 0; /* RFC 9112 section 5.1: no whitespace before the colon */
+        }
     }
     return 1;
 }
@@ -899,6 +932,8 @@ static void parse_input(tp_conn_t *c)
         tp_req_t *before = c->req;
         int in_head = before == NULL || before->state == TP_REQ_HEADERS;
         if (in_head && !c->discard_body && !head_bytes_ok(tp_buf_data(&c->in), tp_buf_size(&c->in))) {
+            tp_log(TP_LOG_INFO, "bad request head from %s (NUL, bare CR, obs-fold or space "
+                   "before a colon)", c->client_ip);
             if (c->req == NULL)
                 c->req = req_new(c);
             c->req->http_major = 1;
@@ -915,6 +950,7 @@ static void parse_input(tp_conn_t *c)
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->parser, 0);
         } else if (e != HPE_OK) {
+            tp_log(TP_LOG_INFO, "bad request from %s: %s", c->client_ip, http_errno_name(e));
             int status = 400;
             const char *msg = "Bad request";
             if (c->req && c->req->status == 414) {
@@ -1032,6 +1068,13 @@ void tp_http_on_lua_done(tp_req_t *r)
 {
     if (r->conn == NULL) {
         request_done(r);
+        return;
+    }
+    if (r->body_error) {
+        tp_cache_finish(r, 0);
+        r->resp_head_sent = 0;
+        tp_http_send_error(r, r->body_error, r->body_error == 413 ? "Request body too large"
+                                                                   : "Bad request");
         return;
     }
     if (r->resp_source == TP_SRC_EXIT || r->resp_source == TP_SRC_ERROR) {

@@ -41,7 +41,10 @@ typedef struct {
     int watch;
     char watch_dirs[8][PATH_MAX];
     int nwatch;
-    time_t watch_sig; /* newest mtime seen under the watched paths */
+    uint64_t watch_sig; /* newest mtime (ns) and file count under the watched paths */
+    uint64_t spawned_at[TP_MAX_WORKERS];
+    uint64_t respawn_at[TP_MAX_WORKERS]; /* a crashing worker is restarted after a pause */
+    int quick_deaths[TP_MAX_WORKERS];
 } master_t;
 
 static int make_dirs(const char *path)
@@ -130,6 +133,7 @@ static pid_t spawn_worker(master_t *m, int index)
         _exit(0);
     }
     tp_ctl()->workers[index].pid = pid;
+    m->spawned_at[index] = tp_now_ms();
     return pid;
 }
 
@@ -181,6 +185,24 @@ static void reap(master_t *m)
             else
                 tp_log(TP_LOG_ERR, "worker %d (pid %d) exited with %d; starting a new one", i,
                        (int)pid, WEXITSTATUS(status));
+            /* a worker that dies right after starting (say, Lua that cannot load)
+             * is restarted after a growing pause, not in a tight loop */
+            if (tp_now_ms() - m->spawned_at[i] < 2000) {
+                int n = m->quick_deaths[i] < 6 ? ++m->quick_deaths[i] : 6;
+                m->respawn_at[i] = tp_now_ms() + (100ull << n);
+            } else {
+                m->quick_deaths[i] = 0;
+                m->pids[i] = spawn_worker(m, i);
+            }
+        }
+    }
+}
+
+static void respawn_due(master_t *m)
+{
+    for (int i = 0; i < m->nworkers; i++) {
+        if (m->pids[i] == 0 && m->respawn_at[i] && tp_now_ms() >= m->respawn_at[i]) {
+            m->respawn_at[i] = 0;
             m->pids[i] = spawn_worker(m, i);
         }
     }
@@ -196,14 +218,34 @@ static int workers_alive(master_t *m)
 
 /* --watch: newest mtime of the config file and every file under the watched
  * folders (plugins_path, bundled plugins, lua/); a change triggers a reload. */
-static void scan_mtime(const char *path, int depth, time_t *newest)
+/* Only source files count: the prefix (pid file, generation file, posted configs)
+ * and logs change on their own and must never trigger a reload. */
+static int watched_file(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot && (strcmp(dot, ".lua") == 0 || strcmp(dot, ".yml") == 0 ||
+                   strcmp(dot, ".yaml") == 0 || strcmp(dot, ".json") == 0);
+}
+
+static const char *watch_skip_dir; /* the prefix, set by setup_watch */
+
+static void scan_mtime(const char *path, int depth, uint64_t *newest)
 {
     struct stat st;
     if (stat(path, &st) < 0)
         return;
-    if (st.st_mtime > *newest)
-        *newest = st.st_mtime;
-    if (!S_ISDIR(st.st_mode) || depth > 4)
+    if (S_ISDIR(st.st_mode) && watch_skip_dir && strcmp(path, watch_skip_dir) == 0)
+        return;
+    if (!S_ISDIR(st.st_mode)) {
+        if (watched_file(path)) {
+            uint64_t ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+            if (ns > *newest)
+                *newest = ns;
+            *newest += 1; /* the file count: an added or removed file changes it too */
+        }
+        return;
+    }
+    if (depth > 4)
         return;
     DIR *d = opendir(path);
     if (d == NULL)
@@ -219,9 +261,9 @@ static void scan_mtime(const char *path, int depth, time_t *newest)
     closedir(d);
 }
 
-static time_t watch_signature(master_t *m)
+static uint64_t watch_signature(master_t *m)
 {
-    time_t newest = 0;
+    uint64_t newest = 0;
     scan_mtime(m->config_path, 0, &newest);
     for (int i = 0; i < m->nwatch; i++)
         scan_mtime(m->watch_dirs[i], 0, &newest);
@@ -239,6 +281,9 @@ static void setup_watch(master_t *m)
     snprintf(m->watch_dirs[m->nwatch++], PATH_MAX, "%s", cfgdir);
     snprintf(m->watch_dirs[m->nwatch++], PATH_MAX, "%s/plugins", tp_lua_home());
     snprintf(m->watch_dirs[m->nwatch++], PATH_MAX, "%s/lua", tp_lua_home());
+    static char prefix_real[PATH_MAX];
+    if (realpath(m->node.prefix, prefix_real) != NULL)
+        watch_skip_dir = prefix_real;
     m->watch_sig = watch_signature(m);
 }
 
@@ -394,6 +439,10 @@ int tp_master_main(int argc, char **argv)
                 m.stopping = 1;
                 stop_deadline = tp_now_ms() + (uint64_t)m.node.drain_timeout_ms + 5000;
                 signal_workers(&m, SIGTERM);
+                /* new connections are refused from now on, not left in the backlog */
+                for (int i = 0; i < m.nfds; i++)
+                    close(m.fds[i]);
+                m.nfds = 0;
             }
             break;
         case SIGQUIT:
@@ -412,8 +461,11 @@ int tp_master_main(int argc, char **argv)
                 break;
             if (tp_now_ms() > stop_deadline)
                 signal_workers(&m, SIGKILL);
-        } else if (m.watch) {
-            time_t now_sig = watch_signature(&m);
+        } else {
+            respawn_due(&m);
+        }
+        if (!m.stopping && m.watch) {
+            uint64_t now_sig = watch_signature(&m);
             if (now_sig != m.watch_sig) {
                 m.watch_sig = now_sig;
                 tp_log(TP_LOG_NOTICE, "--watch: a watched file changed");

@@ -91,6 +91,7 @@ typedef struct tp_req_s {
     tp_buf_t body;        /* buffered body (read_body) or replacement (set_body) */
     int body_buffered;    /* body is entirely in r->body */
     int body_replaced;
+    int body_error;       /* 413/400 found while Lua waited for the body */
 
     /* upstream request as plugins/router left it */
     char *up_method;
@@ -151,5 +152,7 @@ void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t n
 tp_header_t *tp_headers_find(tp_headers_t *h, const char *name, size_t nlen);
 /** Mark every header with that name deleted; returns how many. */
 int tp_headers_clear(tp_headers_t *h, const char *name, size_t nlen);
+/** Is name listed in a Connection header of h (hop-by-hop for this message)? */
+int tp_headers_conn_listed(tp_headers_t *h, const char *name, size_t nlen);
 
 #endif

@@ -223,9 +223,10 @@ static void add_header_line(tp_buf_t *b, const char *name, size_t nlen, const ch
     tp_buf_append(b, "\r\n", 2);
 }
 
-static int skip_client_header(const tp_header_t *h)
+static int skip_client_header(tp_req_t *r, const tp_header_t *h)
 {
     return h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
+           tp_headers_conn_listed(&r->headers, h->name, h->nlen) ||
            tp_strieq(h->name, h->nlen, "host") || tp_strieq(h->name, h->nlen, "content-length") ||
            tp_strieq(h->name, h->nlen, "x-real-ip") ||
            tp_strieq(h->name, h->nlen, "x-forwarded-for") ||
@@ -262,7 +263,7 @@ static void queue_head(tp_upconn_t *u, tp_req_t *r)
         tp_buf_appendf(b, "Host: %s:%d\r\n", t->host, t->port);
     for (int i = 0; i < r->headers.n; i++) {
         tp_header_t *h = &r->headers.items[i];
-        if (!skip_client_header(h))
+        if (!skip_client_header(r, h))
             add_header_line(b, h->name, h->nlen, h->value, h->vlen);
     }
     /* X-Forwarded-For keeps what the client sent and appends the peer address;

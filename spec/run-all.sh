@@ -55,7 +55,7 @@ run_busted() {
     if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then bad=1; fi
     echo "LUA $label: $s passed, $bad failed"
     if [ "$bad" -ne 0 ]; then
-        sed -n '/^Failure →\|^Error →/,/^$/p' "$out" | head -n 80
+        sed -n '/^Failure\|^Error/,/^$/p' "$out" | head -n 80
         SUITE_FAIL="$SUITE_FAIL $label"
     fi
     add "$s" "$bad"

@@ -97,7 +97,9 @@ function _M.read_body(r)
     rc = C.tp_ffi_req_read_body(r)
   end
   if rc < 0 then
-    return nil, rc == -7 and "request body too large" or "client closed the connection"
+    if rc == -7 then return nil, "request body too large" end
+    if rc == -71 then return nil, "bad request body" end
+    return nil, "client closed the connection"
   end
   local p = C.tp_ffi_req_body(r, len_out)
   return ffi_string(p, len_out[0])
