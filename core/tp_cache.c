@@ -333,6 +333,7 @@ static void take_copy(tp_cache_req_t *cr, const entry_t *e, int64_t now)
     entry_copy_out(e, &cr->copy);
     cr->copy_status = e->status;
     cr->copy_hdr_len = e->hdr_len;
+    cr->copy_fresh_ms = (double)(e->fresh_until - now);
     cr->age_s = (int)((now - e->stored_ms) / 1000);
 }
 
@@ -436,6 +437,54 @@ int tp_ffi_cache_lookup(tp_req_t *r, const char *key, size_t klen, double swr_ms
     return rc;
 }
 
+/* A refresh (request Cache-Control: no-cache): the stored copy is not used, but
+ * the answer is stored. Coalesced with other fills of the key like a miss. */
+int tp_ffi_cache_refresh(tp_req_t *r, const char *key, size_t klen, double lock_timeout_ms)
+{
+    if (klen == 0 || klen > TP_CACHE_KEY_MAX)
+        return -EINVAL;
+    tp_cache_req_t *cr = req_cache(r);
+    if (cr->filling || cr->serve)
+        return -EALREADY;
+    memcpy(cr->key, key, klen);
+    cr->klen = (uint16_t)klen;
+    if (lock() < 0)
+        return TP_CACHE_MISS_NOFILL;
+    int64_t now = (int64_t)tp_wall_ms();
+    uint32_t ri, fi;
+    find(key, klen, &ri, &fi);
+    int rc;
+    if (fi != NONE && pid_alive(C.entries[fi].fill_pid) &&
+        now - C.entries[fi].fill_started < FILL_ABANDON_MS) {
+        if (cr->wait_started_ms == 0)
+            cr->wait_started_ms = (uint64_t)now;
+        rc = (double)(now - (int64_t)cr->wait_started_ms) >= lock_timeout_ms ? TP_CACHE_MISS_NOFILL
+                                                                             : TP_CACHE_AGAIN;
+    } else {
+        if (fi != NONE)
+            remove_entry(fi);
+        start_fill(cr, key, klen, now);
+        rc = cr->filling ? TP_CACHE_MISS_FILL : TP_CACHE_MISS_NOFILL;
+    }
+    if (rc != TP_CACHE_AGAIN)
+        C.h->misses++;
+    unlock();
+    if (rc == TP_CACHE_AGAIN) {
+        ev_timer_init(&r->sleep_timer, on_wait_poll, WAIT_POLL_MS / 1000.0, 0.0);
+        ev_timer_start(r->w->loop, &r->sleep_timer);
+        r->wait = TP_WAIT_SLEEP;
+    }
+    return rc;
+}
+
+/* How long the copy this request took stays fresh, in ms from now (negative:
+ * already stale), so a plugin can honour request max-age / min-fresh. */
+double tp_ffi_cache_copy_ttl(tp_req_t *r)
+{
+    tp_cache_req_t *cr = r->cache;
+    return cr ? cr->copy_fresh_ms : 0;
+}
+
 /* ---- storing ------------------------------------------------------------------------ */
 
 static void serialize_headers(tp_req_t *r, tp_buf_t *out)
@@ -489,7 +538,12 @@ int tp_ffi_cache_store(tp_req_t *r, double ttl_ms, double swr_ms, double sie_ms)
 void tp_ffi_cache_skip(tp_req_t *r)
 {
     tp_cache_req_t *cr = r->cache;
-    if (cr == NULL || !cr->filling)
+    if (cr == NULL)
+        return;
+    /* a copy the plugin refused (request max-age, min-fresh) is not served either */
+    cr->serve = 0;
+    cr->stale_ok = 0;
+    if (!cr->filling)
         return;
     cr->filling = 0;
     cr->storing = 0;

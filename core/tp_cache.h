@@ -46,6 +46,7 @@ typedef struct tp_cache_req_s {
     int copy_status;
     tp_buf_t copy;      /* serialized headers (name\0value\0...) then body */
     size_t copy_hdr_len;
+    double copy_fresh_ms; /* freshness left on the copy when it was taken */
 } tp_cache_req_t;
 
 /** Map the cache region (about `bytes` bytes) before fork. Returns 0 or -1 with err. */
@@ -62,6 +63,8 @@ int tp_ffi_cache_lookup(tp_req_t *r, const char *key, size_t klen, double swr_ms
                         double lock_timeout_ms, int *age_s);
 int tp_ffi_cache_store(tp_req_t *r, double ttl_ms, double swr_ms, double sie_ms);
 void tp_ffi_cache_skip(tp_req_t *r);
+int tp_ffi_cache_refresh(tp_req_t *r, const char *key, size_t klen, double lock_timeout_ms);
+double tp_ffi_cache_copy_ttl(tp_req_t *r);
 int tp_ffi_cache_purge(const char *key, size_t klen);
 int tp_ffi_cache_purge_all(void);
 int tp_ffi_cache_stats(double *out);

@@ -138,7 +138,9 @@ typedef struct tp_req_s {
 } tp_req_t;
 
 /* Outcome of one upstream attempt (the breaker's vocabulary). */
-enum { TP_OUTCOME_SUCCESS = 0, TP_OUTCOME_TCP_FAILURE, TP_OUTCOME_TIMEOUT, TP_OUTCOME_HTTP };
+enum { TP_OUTCOME_SUCCESS = 0, TP_OUTCOME_TCP_FAILURE, TP_OUTCOME_TIMEOUT, TP_OUTCOME_STALE };
+/* TP_OUTCOME_STALE: a pooled keep-alive connection the target had closed; not a
+ * failure of the target (the request is retried on a fresh connection). */
 
 #define TP_SRC_NONE 0
 #define TP_SRC_EXIT 1

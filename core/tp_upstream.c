@@ -672,7 +672,9 @@ static void note_attempt(tp_req_t *r, int outcome)
 static void fail(tp_req_t *r, int status, const char *msg, int retryable)
 {
     tp_upconn_t *u = r->up;
-    note_attempt(r, status == 504 ? TP_OUTCOME_TIMEOUT : TP_OUTCOME_TCP_FAILURE);
+    int stale_conn = u && u->reused && !u->got_response && retryable;
+    note_attempt(r, stale_conn ? TP_OUTCOME_STALE
+                               : status == 504 ? TP_OUTCOME_TIMEOUT : TP_OUTCOME_TCP_FAILURE);
     int was_reused = u && u->reused;
     int nothing_sent = u == NULL || !u->got_response;
     r->up = NULL;

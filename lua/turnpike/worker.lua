@@ -18,6 +18,7 @@ local admin = require "turnpike.admin"
 
 local cast = ffi.cast
 local tonumber = tonumber
+local tostring = tostring
 local ipairs = ipairs
 local coroutine_running = coroutine.running
 
@@ -78,9 +79,13 @@ local function proxy(r, ctx)
   if service.protocol ~= "http" and service.protocol ~= nil then
     return backend.resp_exit(r, 502, ERR_UNSUPPORTED, JSON_HEADERS)
   end
-  local targets = balancer:targets(ctx, service, r)
+  local targets, retry_after = balancer:targets(ctx, service, r)
   if not targets then
-    return backend.resp_exit(r, 503, ERR_NO_PEER, JSON_HEADERS)
+    -- every target's breaker is open: answer at once, saying when to come back
+    return backend.resp_exit(r, 503, ERR_NO_PEER, {
+      ["Content-Type"] = JSON_HEADERS["Content-Type"],
+      ["Retry-After"] = retry_after and tostring(retry_after) or nil,
+    })
   end
   backend.set_targets(r, targets)
   local t = ctx.timeouts or {}

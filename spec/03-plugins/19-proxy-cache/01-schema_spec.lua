@@ -1,4 +1,4 @@
--- proxy-cache configuration (the handler is not implemented yet: see its header comment).
+-- proxy-cache configuration (behaviour: spec/03-plugins/20-proxy-cache, spec/02-integration/40-proxy_cache_spec.lua).
 local tp = require "turnpike.spec"
 
 describe("Plugin: proxy-cache (schema)", function()
@@ -47,12 +47,5 @@ describe("Plugin: proxy-cache (schema)", function()
     assert.is_nil(tp.validate(plugin, { strategy = "memory", stale_while_revalidate = -1 }))
     assert.truthy(tp.validate(plugin, { strategy = "memory", stale_while_revalidate = 60,
                                         stale_if_error = 600 }))
-  end)
-
-  it("has a handler that is an honest pass-through for now", function()
-    local res = tp.run_plugin("proxy-cache", { strategy = "memory" }, { path = "/x" })
-    assert.equal(200, res.status)
-    assert.truthy(res.upstream)
-    assert.is_nil(res.headers["x-cache-status"])
   end)
 end)
