@@ -11,6 +11,7 @@ LDFLAGS += -Wl,-E
 CORE_SRC  := $(filter-out core/main.c,$(wildcard core/*.c))
 CORE_OBJ  := $(patsubst core/%.c,build/obj/%.o,$(CORE_SRC))
 C_TESTS   := $(patsubst core/test/%.c,build/test/%,$(wildcard core/test/test_*.c))
+FUZZ_TARGETS := $(patsubst core/fuzz/%.c,build/fuzz/%,$(wildcard core/fuzz/*.c))
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
 .PHONY: all deps run test test-c test-lua test-integration bench clean spec asan fuzz
@@ -36,7 +37,7 @@ build/test/%: core/test/%.c $(CORE_SRC) core/*.h core/test/*.h | build/test
 run: deps all
 	@sh examples/run-quickstart.sh
 
-test: deps all $(C_TESTS)
+test: deps all $(C_TESTS) build/asan/turnpike $(FUZZ_TARGETS)
 	@sh spec/run-all.sh
 
 test-c: $(C_TESTS)
@@ -60,7 +61,6 @@ build/asan/turnpike: $(ASAN_OBJ)
 asan: build/asan/turnpike
 
 # Fuzz targets for parsers of untrusted input (libFuzzer); `make fuzz` runs each briefly.
-FUZZ_TARGETS := $(patsubst core/fuzz/%.c,build/fuzz/%,$(wildcard core/fuzz/*.c))
 build/fuzz:
 	@mkdir -p $@
 build/fuzz/%: core/fuzz/%.c $(CORE_SRC) core/*.h | build/fuzz

@@ -10,6 +10,7 @@
 #include "tp_http.h"
 #include "tp_bridge.h"
 #include "tp_cache.h"
+#include "tp_http_head.h"
 #include "tp_log.h"
 #include "tp_upstream.h"
 #include "tp_util.h"
@@ -691,79 +692,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     return check_head_size(c, n);
 }
 
-/* RFC 9112 section 6.3: a message with both Transfer-Encoding and
- * Content-Length, several differing Content-Lengths, or a transfer coding we
- * do not implement is rejected rather than forwarded (request smuggling). */
-static int framing_is_safe(tp_req_t *r)
-{
-    tp_header_t *cl = NULL;
-    int te = 0;
-    for (int i = 0; i < r->headers.n; i++) {
-        tp_header_t *h = &r->headers.items[i];
-        if (tp_strieq(h->name, h->nlen, "content-length")) {
-            if (cl && (cl->vlen != h->vlen || memcmp(cl->value, h->value, h->vlen) != 0))
-                return 0;
-            if (h->vlen == 0 || strspn(h->value, "0123456789") != h->vlen)
-                return 0;
-            cl = h;
-        } else if (tp_strieq(h->name, h->nlen, "transfer-encoding")) {
-            if (te || !tp_strieq(h->value, h->vlen, "chunked"))
-                return 0;
-            te = 1;
-        }
-        for (uint32_t k = 0; k < h->vlen; k++)
-            if (h->value[k] == '\r' || h->value[k] == '\n' || h->value[k] == '\0')
-                return 0;
-    }
-    return !(cl && te);
-}
 
-static void split_url(tp_req_t *r)
-{
-    char *u = r->url;
-    size_t n = r->url_len;
-    /* absolute-form (RFC 9112 section 3.2.2): keep only path and query */
-    if (n > 7 && (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0)) {
-        char *s = strchr(u + 8, '/');
-        if (s == NULL) {
-            u = "/";
-            n = 1;
-        } else {
-            n -= (size_t)(s - u);
-            u = s;
-        }
-    }
-    char *q = memchr(u, '?', n);
-    r->path = u;
-    r->path_len = q ? (size_t)(q - u) : n;
-    if (q) {
-        r->query = q + 1;
-        r->query_len = n - r->path_len - 1;
-    }
-    char *hash = memchr(r->path, '#', r->path_len);
-    if (hash)
-        r->path_len = (size_t)(hash - r->path);
-}
 
-static void take_host(tp_req_t *r)
-{
-    tp_header_t *h = tp_headers_find(&r->headers, "host", 4);
-    if (h == NULL) {
-        r->host = "";
-        return;
-    }
-    size_t n = h->vlen;
-    const char *v = h->value;
-    if (n > 0 && v[0] != '[') {
-        const char *colon = memchr(v, ':', n);
-        if (colon)
-            n = (size_t)(colon - v);
-    }
-    r->host = tp_pool_strndup(r->pool, v, n);
-    for (char *s = r->host; *s; s++)
-        if (*s >= 'A' && *s <= 'Z')
-            *s = (char)(*s + 32);
-}
 
 static int on_headers_complete(http_parser *p)
 {
@@ -779,7 +709,7 @@ static int on_headers_complete(http_parser *p)
     r->http_minor = p->http_minor;
     r->keepalive = http_should_keep_alive(p);
     if (r->url_len == 0 || (r->url[0] != '/' && strncasecmp(r->url, "http", 4) != 0) ||
-        !framing_is_safe(r) || p->method == HTTP_CONNECT) {
+        !tp_http_framing_is_safe(r) || p->method == HTTP_CONNECT) {
         r->status = 400;
         return -1; /* any value but 0, 1 and 2 is an error for http-parser */
     }
@@ -787,8 +717,8 @@ static int on_headers_complete(http_parser *p)
         r->status = 400; /* RFC 9112 section 3.2: HTTP/1.1 requires Host */
         return -1;
     }
-    split_url(r);
-    take_host(r);
+    tp_http_split_url(r);
+    tp_http_take_host(r);
     if (p->flags & F_CHUNKED) {
         r->has_body = 1;
     } else if (p->content_length > 0 && p->content_length != ULLONG_MAX) {
@@ -866,42 +796,6 @@ static http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-/* obs-fold, bare CR and NUL in a request head are rejected (RFC 9112
- * sections 2.2 and 5.2); http-parser tolerates some of them. */
-static int head_bytes_ok(const char *p, size_t n)
-{
-    int line = 0;      /* 0: the request line; then header lines */
-    int in_name = 0;   /* before the colon of a header line */
-    size_t start = 0;
-    /* line ends left over from the previous message (or sent before a request,
-     * RFC 9112 section 2.2) come before the request line */
-    while (start < n && (p[start] == '\r' || p[start] == '\n'))
-        start++;
-    for (size_t i = start; i < n; i++) {
-        char ch = p[i];
-        if (ch == '\0')
-            return 0;
-        if (ch == '\r' && (i + 1 >= n || p[i + 1] != '\n'))
-            return i + 1 >= n; /* a CR at the end may be completed by the next read */
-        if (ch == '\n') {
-            if (i + 1 < n && (p[i + 1] == ' ' || p[i + 1] == '\t'))
-                return 0; /* obs-fold */
-            if ((i > start && p[i - 1] == '\n') ||
-                (i >= start + 2 && p[i - 1] == '\r' && p[i - 2] == '\n'))
-                return 1; /* end of the head */
-            line++;
-            in_name = 1;
-            continue;
-        }
-        if (line > 0 && in_name) {
-            if (ch == ':')
-                in_name = 0;
-            else if ((ch == ' ' || ch == '\t') && !(i >= 1 && (p[i - 1] == '\n')))
-                return 0; /* RFC 9112 section 5.1: no whitespace before the colon */
-        }
-    }
-    return 1;
-}
 
 /* May the parser consume more input right now? */
 static int parser_may_run(tp_conn_t *c)
@@ -931,7 +825,7 @@ static void parse_input(tp_conn_t *c)
     while (tp_buf_size(&c->in) > 0 && parser_may_run(c)) {
         tp_req_t *before = c->req;
         int in_head = before == NULL || before->state == TP_REQ_HEADERS;
-        if (in_head && !c->discard_body && !head_bytes_ok(tp_buf_data(&c->in), tp_buf_size(&c->in))) {
+        if (in_head && !c->discard_body && !tp_http_head_bytes_ok(tp_buf_data(&c->in), tp_buf_size(&c->in))) {
             tp_log(TP_LOG_INFO, "bad request head from %s (NUL, bare CR, obs-fold or space "
                    "before a colon)", c->client_ip);
             if (c->req == NULL)

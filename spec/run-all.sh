@@ -77,13 +77,42 @@ start_redis() {
 stop_redis() { [ -n "$REDIS_PID" ] && kill "$REDIS_PID" 2>/dev/null; wait "$REDIS_PID" 2>/dev/null; REDIS_PID=""; }
 trap stop_redis EXIT INT TERM
 
+# Each fuzz target runs for FUZZ_SECONDS (default 15) from its corpus; a crash fails it.
+run_fuzz() {
+    for f in build/fuzz/fuzz_*; do
+        [ -x "$f" ] || continue
+        case "$f" in *.*) continue ;; esac
+        name=$(basename "$f")
+        corpus="build/fuzz/corpus-$name"
+        mkdir -p "$corpus"
+        [ -d "core/fuzz/seeds/$name" ] && cp -n core/fuzz/seeds/"$name"/* "$corpus"/ 2>/dev/null
+        out="$LOG/$name.out"
+        (cd "$LOG" && timeout 300 "$ROOT/$f" -max_total_time="${FUZZ_SECONDS:-15}" -max_len=8192 \
+            "$ROOT/$corpus" >"$out" 2>&1)
+        if [ $? -eq 0 ]; then
+            echo "FUZZ $name: $(grep -oE 'Done [0-9]+ runs' "$out" | tail -n 1), no crash"; add 1 0
+        else
+            echo "FUZZ $name: crash or error"; tail -n 30 "$out"; add 0 1; SUITE_FAIL="$SUITE_FAIL $name"
+        fi
+    done
+}
+
 what=${1:-all}
 run_c
+[ "$what" = all ] && run_fuzz
 if [ "$what" = all ]; then
     run_busted unit spec/01-unit
     run_busted plugins spec/03-plugins
     [ -d examples/plugins ] && ls examples/plugins/*/spec >/dev/null 2>&1 && run_busted examples examples/plugins
     run_busted integration spec/02-integration
+    # the core's HTTP paths again, against the gateway built with ASan+UBSan
+    if [ -x build/asan/turnpike ]; then
+        export TURNPIKE_SPEC_BINARY="$ROOT/build/asan/turnpike" ASAN_OPTIONS=detect_leaks=0
+        run_busted integration-asan spec/02-integration/01-proxy_spec.lua \
+            spec/02-integration/02-http_limits_spec.lua spec/02-integration/03-keepalive_pipelining_spec.lua \
+            spec/02-integration/20-outbound_io_spec.lua spec/02-integration/40-proxy_cache_spec.lua
+        unset TURNPIKE_SPEC_BINARY ASAN_OPTIONS
+    fi
     if command -v redis-server >/dev/null 2>&1; then
         start_redis
         [ -d spec/04-redis ] && ls spec/04-redis/*_spec.lua >/dev/null 2>&1 && run_busted redis spec/04-redis
