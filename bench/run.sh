@@ -47,10 +47,23 @@ children() {
     fi
 }
 
+# fg CMD...: run CMD and wait for it in a way a trapped signal interrupts at once (a plain
+# foreground command would make the shell wait for it before running the trap).
+FG=""
+fg() {
+    "$@" &
+    FG=$!
+    wait "$FG"
+    _rc=$?
+    FG=""
+    return $_rc
+}
+
 # Stop what we started: each master by its own signal, then KILL whatever (or whichever
 # worker) is left after two seconds.
 cleanup() {
     trap - EXIT INT TERM
+    [ -n "$FG" ] && kill "$FG" 2>/dev/null
     left=""
     while read -r pid sig; do
         [ -d /proc/"$pid" ] || continue
@@ -179,11 +192,16 @@ measure() {
     u0=$(cpu_ticks $ups)
     m0=$(machine_busy)
     wt="/usr/bin/time -o $W/$name/wrktime.$round -f %U+%S"
+    if ! [ -d /proc/"$(cat "$W/$name/master")" ]; then
+        say "  $name round $round: the gateway is not running any more"
+        kv "died" "$name"
+        return 1
+    fi
     if [ -f "$W/$name/header" ]; then
-        $LOAD $wt wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$script" \
+        fg $LOAD $wt wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$script" \
             -H "$(cat "$W/$name/header")" "$url" > "$W/$name/wrk.$round" 2>&1
     else
-        $LOAD $wt wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$script" "$url" \
+        fg $LOAD $wt wrk -t1 -c"$CONNS" -d"${secs}s" --latency -s "$script" "$url" \
             > "$W/$name/wrk.$round" 2>&1
     fi
     c1=$(cpu_ticks $pids)
@@ -312,6 +330,7 @@ while [ $r -le "$ROUNDS" ]; do
         measure "$t" "$r" "$s"
     done
     r=$((r + 1))
+    [ -d /proc/"$(cat "$W/upstream/master")" ] || { say "the upstream NGINX died"; exit 1; }
 done
 kv rss_after_tp_kb "$(worker_rss tp-plain)"
 kv rss_after_nginx_kb "$(worker_rss nginx)"
@@ -338,7 +357,8 @@ if wait_http "$P_RELOAD"; then
     for n in 10 1000; do
         for trial in 1 2 3; do
             render_reload "$n" "reload-$k"
-            ms=$($LOAD python3 "$B/reload.py" "$RM" "$P_RELOAD" "/reload-$k/x" 15 | sed -n 's/^RELOAD ms=//p')
+            fg $LOAD python3 "$B/reload.py" "$RM" "$P_RELOAD" "/reload-$k/x" 15 > "$W/reload.out"
+            ms=$(sed -n 's/^RELOAD ms=//p' "$W/reload.out")
             kv "reload_${n}_ms" "${ms:-failed}"
             say "  $n routes, reload $trial: ${ms:-failed} ms"
             k=$((k + 1))
@@ -346,9 +366,9 @@ if wait_http "$P_RELOAD"; then
     done
     # p99 with and without a SIGHUP every 300 ms, on the 10-route config
     render_reload 10 "reload-$k"
-    $LOAD python3 "$B/reload.py" "$RM" "$P_RELOAD" "/reload-$k/x" 15 > /dev/null
-    kv reload_rss_before_kb "$(worker_rss tp-reload)"
+    fg $LOAD python3 "$B/reload.py" "$RM" "$P_RELOAD" "/reload-$k/x" 15 > /dev/null
     measure tp-reload quiet "$HEAD_S"
+    kv reload_rss_before_kb "$(worker_rss tp-reload)"
     : > "$W/hups"
     (while :; do sleep 0.3; kill -HUP "$RM" 2>/dev/null || break; echo >> "$W/hups"; done) &
     HL=$!
@@ -371,13 +391,15 @@ say "$IDLE_N idle keep-alive connections"
 for g in tp-plain nginx; do
     [ -d /proc/"$(cat "$W/$g/master")" ] || continue
     wp=$(children "$(cat "$W/$g/master")" | tr '\n' ',')
-    out=$($LOAD python3 "$B/idle_conns.py" "$(cat "$W/$g/port")" /bench/x "$IDLE_N" "$wp")
+    fg $LOAD python3 "$B/idle_conns.py" "$(cat "$W/$g/port")" /bench/x "$IDLE_N" "$wp" \
+        > "$W/idle.out"
+    out=$(cat "$W/idle.out")
     say "  $g: $out"
     kv "idle_$g" "$(echo "$out" | sed 's/^IDLE //')"
 done
 
 say "router micro-benchmark"
-$LOAD luajit "$B/router_bench.lua" 0.3 > "$W/router.txt" 2>&1
+fg $LOAD luajit "$B/router_bench.lua" 0.3 > "$W/router.txt" 2>&1
 
 python3 "$B/summarize.py" "$W" > "$W/RESULTS.md" && cp "$W/RESULTS.md" "$B/RESULTS.md" \
     && cat "$B/RESULTS.md"

@@ -89,6 +89,8 @@ def main(work):
         w("")
     for key in kv.get("check_failed", []):
         w("**Check failed before measuring:** %s (target skipped)." % key)
+    for key in sorted(set(kv.get("died", []))):
+        w("**%s stopped running during the rounds** (its later rounds are missing)." % key)
     for key in kv.get("missing", []):
         w("**Not measured:** %s did not start." % key)
     for key, value in kv.items():
