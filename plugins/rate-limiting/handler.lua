@@ -13,6 +13,7 @@ local type = type
 local pairs = pairs
 local ipairs = ipairs
 local tostring = tostring
+local pcall = pcall
 local max = math.max
 local ceil = math.ceil
 local floor = math.floor
@@ -39,6 +40,10 @@ for _, p in ipairs(PERIODS) do
 end
 local ERR_USAGE = "failed to get usage: "
 local ERR_BUCKET = "failed to take from the token bucket: "
+-- A failing policy under fault_tolerant is reported at most once per interval per plugin
+-- instance and node (a dead Redis would otherwise write one line per request).
+local LOG_INTERVAL_MS = 10000
+local LOG_DICT = "ratelimit"
 
 -- Per-conf derived data (window lists, config hash). Weak keys: a conf lives as long as its
 -- generation, so this never outgrows the loaded configs.
@@ -138,13 +143,29 @@ local function window_headers(conf, plan, counts, resets, allowed)
   return headers, retry
 end
 
+-- log_failure(inst, msg, now): one error line per LOG_INTERVAL_MS for this instance across
+-- the node's workers. The interval's first failure wins an atomic shm counter; it logs unless
+-- the last report is younger than the interval. The line counts the failures it stood for.
+local function log_failure(inst, msg, now)
+  local base = "log:" .. inst
+  local failures = shm.incr(LOG_DICT, base .. ":n", 1, 0, 0) or 1
+  local slot = floor(now / LOG_INTERVAL_MS)
+  if shm.incr(LOG_DICT, base .. ":" .. slot, 1, 0, 2 * LOG_INTERVAL_MS) ~= 1 then return end
+  local last = shm.get(LOG_DICT, base .. ":last")
+  if last and now - last < LOG_INTERVAL_MS then return end
+  shm.set(LOG_DICT, base .. ":last", now, 0)
+  shm.incr(LOG_DICT, base .. ":n", -failures, 0, 0)
+  turnpike.log.err(msg, " (", failures, failures == 1 and " request" or " requests",
+    " let through since the last report; fault_tolerant)")
+end
+
 -- Token bucket: nil when allowed (with the delay to wait, ms), else nil, {status, ...}.
-local function take_token(conf, key, now)
+local function take_token(conf, inst, key, now)
   local ok, remaining, wait = shm.bucket_take("tb:" .. key, conf.rate, (conf.burst or 0) + 1,
     1, now, conf.nodelay)
   if ok == nil then
     if not conf.fault_tolerant then error(ERR_BUCKET .. tostring(remaining)) end
-    turnpike.log.err(ERR_BUCKET, remaining)
+    log_failure(inst, ERR_BUCKET .. tostring(remaining), now)
     return 0
   end
   if ok then return conf.nodelay and 0 or wait end
@@ -159,12 +180,14 @@ local function take_token(conf, key, now)
 end
 
 -- Windows: nil on success (headers set on the response), else nil, {status, ...}.
-local function count_windows(conf, plan, key, now)
-  local allowed, counts, resets = policies[conf.policy].incr(conf, key, plan.windows,
+-- A policy that raises (a broken driver) is a failing policy like one that returns nil, err.
+local function count_windows(conf, plan, inst, key, now)
+  local ok, allowed, counts, resets = pcall(policies[conf.policy].incr, conf, key, plan.windows,
     plan.limits, 1, now)
-  if allowed == nil then
-    if not conf.fault_tolerant then error(ERR_USAGE .. tostring(counts)) end
-    turnpike.log.err(ERR_USAGE, counts)
+  if not ok or allowed == nil then
+    local err = ERR_USAGE .. tostring(ok and counts or allowed)
+    if not conf.fault_tolerant then error(err, 0) end
+    log_failure(inst, err, now)
     return true
   end
   local headers, retry = window_headers(conf, plan, counts, resets, allowed)
@@ -181,14 +204,15 @@ local RateLimitingHandler = { PRIORITY = 910, VERSION = "1.0.0" }
 function RateLimitingHandler:access(conf)
   local now = floor(turnpike.now())
   local plan = plan_of(conf)
-  local key = instance_key(conf, plan) .. ":" .. get_identifier(conf)
+  local inst = instance_key(conf, plan)
+  local key = inst .. ":" .. get_identifier(conf)
   local delay, err = 0, nil
   if conf.rate then
-    delay, err = take_token(conf, key, now)
+    delay, err = take_token(conf, inst, key, now)
   end
   if not err and #plan.names > 0 then
     local _
-    _, err = count_windows(conf, plan, key, now)
+    _, err = count_windows(conf, plan, inst, key, now)
   end
   if err then
     return turnpike.response.error(err.status, err.message, err.headers)

@@ -1,11 +1,15 @@
 -- rate-limiting "redis" policy: counters in Redis, shared by every node. One Lua script checks
 -- every window and counts in all of them or in none, so a denied request never counts and
--- exactly `limit` requests pass per window across the cluster.
+-- exactly `limit` requests pass per window across the cluster. A request costs one round trip
+-- (EVALSHA) on a pooled connection; the pool's connect already did AUTH and SELECT.
 local shm = require "turnpike.ffi.shm"
+local sha1_hex = require("turnpike.config").sha1_hex
 
 local turnpike = turnpike
 local tostring = tostring
 local tonumber = tonumber
+local type = type
+local find = string.find
 local unpack = unpack
 
 local KEY_PREFIX = "ratelimit:"
@@ -29,9 +33,9 @@ if out[1] == 1 and cost > 0 then
 end
 return out
 ]]
-
--- The script's sha once Redis told us (SCRIPT LOAD); a per-worker constant.
-local script_sha
+-- Redis names a script by the SHA-1 of its text: EVALSHA works without asking SCRIPT LOAD,
+-- and after a NOSCRIPT (a restarted or flushed Redis) one EVAL loads it again.
+local SCRIPT_SHA = sha1_hex(SCRIPT)
 
 local function connect(conf)
   local r = conf.redis
@@ -41,58 +45,42 @@ local function connect(conf)
     server_name = r.server_name,
   })
   local ok, err = red:connect()
-  if not ok then return nil, "redis connect " .. tostring(r.host) .. ":" .. tostring(r.port)
-    .. ": " .. tostring(err) end
-  if r.database and r.database ~= 0 then
-    ok, err = red:select(r.database)
-    if not ok then
-      red:close()
-      return nil, "redis select " .. r.database .. ": " .. tostring(err)
-    end
+  if not ok then
+    return nil, "redis connect " .. tostring(r.host) .. ":" .. tostring(r.port) .. ": "
+      .. tostring(err)
   end
   return red
 end
 
 local function run_script(red, n, args)
-  if not script_sha then
-    local sha, err = red:script("LOAD", SCRIPT)
-    if not sha then return nil, err end
-    script_sha = sha
-  end
-  local res, err = red:evalsha(script_sha, n, unpack(args))
-  if not res and err and tostring(err):find("NOSCRIPT", 1, true) then
+  local res, err = red:evalsha(SCRIPT_SHA, n, unpack(args))
+  if res == nil and find(tostring(err), "NOSCRIPT", 1, true) then
     res, err = red:eval(SCRIPT, n, unpack(args))
   end
   return res, err
 end
 
-local _M = {}
+local _M = { SCRIPT = SCRIPT, SCRIPT_SHA = SCRIPT_SHA }
 
 function _M.incr(conf, key, windows, limits, cost, now_ms)
   local n = #windows
-  local keys, limit_args, ttls, resets = {}, {}, {}, {}
-  for i = 1, n do
-    local start, finish = shm.period(windows[i], now_ms)
-    keys[i] = KEY_PREFIX .. key .. ":" .. windows[i] .. ":" .. start
-    limit_args[i] = limits[i]
-    ttls[i] = finish - now_ms + 1000
-    resets[i] = finish - now_ms
-  end
-  local args = {}
-  for i = 1, n do args[i] = keys[i] end
+  local args, resets = {}, {}
   args[n + 1] = cost
   for i = 1, n do
-    args[n + 1 + i] = limit_args[i]
-    args[2 * n + 1 + i] = ttls[i]
+    local start, finish = shm.period(windows[i], now_ms)
+    args[i] = KEY_PREFIX .. key .. ":" .. windows[i] .. ":" .. start
+    args[n + 1 + i] = limits[i]
+    args[2 * n + 1 + i] = finish - now_ms + 1000
+    resets[i] = finish - now_ms
   end
 
   local red, err = connect(conf)
   if not red then return nil, err end
   local res
   res, err = run_script(red, n, args)
-  if not res then
+  if type(res) ~= "table" then
     red:close()
-    return nil, "redis: " .. tostring(err)
+    return nil, "redis: " .. tostring(err or res)
   end
   red:set_keepalive()
   local counts = {}
