@@ -16,6 +16,7 @@
 local cjson = require "cjson.safe"
 local util = require "turnpike.sdk.util"
 local cache = require "kong.plugins.oauth2-introspection.cache"
+local tokens = require "kong.plugins.oauth2-introspection.token"
 
 local turnpike = turnpike
 
@@ -41,7 +42,6 @@ local CLAIM_HEADERS = {
   { "sub", "X-Credential-Sub" }, { "exp", "X-Credential-Exp" },
   { "token_type", "X-Credential-Token-Type" }, { "username", "X-Credential-Username" },
 }
-local TOKEN_PARAM = "access_token"
 local NEGATIVE_TTL_MS = 5000
 
 local ERR_NO_TOKEN = "No access token found in request"
@@ -88,52 +88,6 @@ local function clear_identity_headers()
     if name:sub(1, #CREDENTIAL_PREFIX) == CREDENTIAL_PREFIX then req.clear_header(name) end
   end
   req.clear_header(HEADER_SCOPE)
-end
-
--- find_token(conf) -> token, where | nil, err
-local function find_token()
-  local found, where = {}, {}
-  local function add(v, from)
-    if type(v) == "table" then
-      for _, x in ipairs(v) do add(x, from) end
-    elseif type(v) == "string" and v ~= "" and not found[v] then
-      found[v] = from
-      where[#where + 1] = v
-    end
-  end
-  local auth = turnpike.request.get_header("authorization")
-  if auth then
-    for _, h in ipairs(type(auth) == "table" and auth or { auth }) do
-      add(h:match("^%s*[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$"), "header")
-    end
-  end
-  add(turnpike.request.get_query()[TOKEN_PARAM], "query")
-  local method = turnpike.request.get_method()
-  if method ~= "GET" and method ~= "HEAD" then
-    local ct = turnpike.request.get_header("content-type")
-    if type(ct) == "string" and ct:lower():find("application/x-www-form-urlencoded", 1, true) then
-      local body = turnpike.request.get_body()
-      if body then add(body[TOKEN_PARAM], "body") end
-    end
-  end
-  if #where == 0 then return fail(401, ERR_NO_TOKEN) end
-  if #where > 1 then return fail(400, ERR_MULTIPLE, "invalid_request") end
-  return where[1], found[where[1]]
-end
-
-local function hide_token(where)
-  local req = turnpike.service.request
-  if where == "header" then
-    req.clear_header("Authorization")
-  elseif where == "query" then
-    local q = turnpike.request.get_query()
-    q[TOKEN_PARAM] = nil
-    req.set_query(q)
-  else
-    local body = turnpike.request.get_body()
-    body[TOKEN_PARAM] = nil
-    req.set_body(body)
-  end
 end
 
 -- The claims worth keeping: the named ones and the forwarded custom ones.
@@ -270,11 +224,14 @@ end
 
 -- authenticate(conf) -> true | nil, err
 local function authenticate(conf)
-  local token, where = find_token()
-  if not token then return nil, where end
+  local token, where = tokens.find()
+  if not token then
+    if where == tokens.MULTIPLE then return fail(400, ERR_MULTIPLE, "invalid_request") end
+    return fail(401, ERR_NO_TOKEN)
+  end
   local claims, err = lookup(conf, token)
   if not claims then return nil, err end
-  if conf.hide_credentials then hide_token(where) end
+  if conf.hide_credentials then tokens.hide(where) end
 
   local db = turnpike.db or {}
   local consumer
