@@ -39,7 +39,7 @@ typedef struct {
     int nworkers;
     int stopping;
     int watch;
-    char watch_dirs[8][PATH_MAX];
+    char watch_dirs[16][PATH_MAX];
     int nwatch;
     uint64_t watch_sig; /* newest mtime (ns) and file count under the watched paths */
     uint64_t spawned_at[TP_MAX_WORKERS];
@@ -99,7 +99,6 @@ static int validate(const char *path, tp_node_t *node, char *err, size_t errlen)
     if (rc == 0 && node) {
         lua_getfield(L, -1, "node");
         rc = tp_node_from_lua(L, -1, node, err, errlen);
-        /* plugins_path folders are watched by --watch */
     }
     lua_close(L);
     return rc;
@@ -144,10 +143,13 @@ static void signal_workers(master_t *m, int sig)
             kill(m->pids[i], sig);
 }
 
+static void setup_watch(master_t *m);
+
 static void reload(master_t *m, const char *path)
 {
     char err[2048];
-    if (validate(path, NULL, err, sizeof(err)) < 0) {
+    tp_node_t fresh;
+    if (validate(path, &fresh, err, sizeof(err)) < 0) {
         tp_log(TP_LOG_ERR, "reload refused, generation %llu keeps serving: %s",
                (unsigned long long)tp_ctl()->generation, err);
         char status[2100];
@@ -165,6 +167,11 @@ static void reload(master_t *m, const char *path)
            path);
     write_generation_file(m, "ok");
     signal_workers(m, SIGHUP);
+    /* node settings other than these need a restart; plugin folders are re-watched */
+    memcpy(m->node.plugins_path, fresh.plugins_path, sizeof(fresh.plugins_path));
+    m->node.nplugins_path = fresh.nplugins_path;
+    if (m->watch)
+        setup_watch(m);
 }
 
 static void reap(master_t *m)
@@ -272,6 +279,9 @@ static uint64_t watch_signature(master_t *m)
 
 static void setup_watch(master_t *m)
 {
+    m->nwatch = 0;
+    for (int i = 0; i < m->node.nplugins_path && m->nwatch < 8; i++)
+        snprintf(m->watch_dirs[m->nwatch++], PATH_MAX, "%s", m->node.plugins_path[i]);
     char cfgdir[PATH_MAX];
     snprintf(cfgdir, sizeof(cfgdir), "%s", m->config_path);
     char *slash = strrchr(cfgdir, '/');

@@ -97,6 +97,19 @@ int tp_node_from_lua(lua_State *L, int idx, tp_node_t *node, char *err, size_t e
     node->cache_size = (size_t)num_field(L, idx, "cache_size", 32 << 20);
     node->drain_timeout_ms = (int)num_field(L, idx, "drain_timeout_ms", 30000);
 
+    lua_getfield(L, idx, "plugins_path");
+    if (lua_istable(L, -1)) {
+        int n = (int)lua_objlen(L, -1);
+        for (int i = 1; i <= n && node->nplugins_path < 8; i++) {
+            lua_rawgeti(L, -1, i);
+            if (lua_isstring(L, -1))
+                snprintf(node->plugins_path[node->nplugins_path++], PATH_MAX, "%s",
+                         lua_tostring(L, -1));
+            lua_pop(L, 1);
+        }
+    }
+    lua_pop(L, 1);
+
     lua_getfield(L, idx, "proxy_listen");
     if (lua_istable(L, -1)) {
         int n = (int)lua_objlen(L, -1);

@@ -39,6 +39,8 @@ typedef struct {
     size_t shm_size;
     size_t cache_size;
     int drain_timeout_ms;
+    char plugins_path[8][PATH_MAX]; /* folders --watch also watches */
+    int nplugins_path;
 } tp_node_t;
 
 typedef struct {

@@ -70,6 +70,13 @@ local function key_request(conf, consumer_id)
   }
 end
 
+-- refresh: go upstream for key and store the answer (Refresh), coalesced with other fills
+local function refresh(conf, plugin_ctx, r, key)
+  local rc = cache.refresh(r, key, LOCK_TIMEOUT_MS)
+  plugin_ctx.mode = rc == cache.MISS_FILL and MODE_FILL or MODE_NOFILL
+  send(conf, STATUS, ST_REFRESH)
+end
+
 function ProxyCacheHandler:access(conf)
   local plugin_ctx = turnpike.ctx.plugin
   local consumer = turnpike.client.get_consumer()
@@ -95,18 +102,22 @@ function ProxyCacheHandler:access(conf)
                                    or key_mod.vary_covers(conf, "authorization")
   send(conf, KEY, key)
 
+  local r = turnpike.backend.current()
   if action == rules.REFRESH then
-    -- The client refuses stored answers (no-cache). The cache has no way yet to replace a
-    -- fresh entry from here, so the request goes upstream and its answer is not stored.
-    plugin_ctx.mode = MODE_NOFILL
-    send(conf, STATUS, ST_REFRESH)
-    return
+    -- the client refuses stored answers (no-cache): fetch, and store what comes back
+    return refresh(conf, plugin_ctx, r, key)
   end
 
-  local r = turnpike.backend.current()
   local rc, age = cache.lookup(r, key, conf.stale_while_revalidate * 1000,
                                conf.stale_if_error * 1000, LOCK_TIMEOUT_MS)
   plugin_ctx.age = age
+  if (rc == cache.HIT or rc == cache.STALE)
+     and not rules.accept_cached(conf, cc, age, age + cache.copy_ttl(r) / 1000) then
+    -- the copy is older than the request's max-age allows, or not fresh enough for its
+    -- min-fresh: refuse it and fetch a new one
+    cache.skip(r)
+    return refresh(conf, plugin_ctx, r, key)
+  end
   if rc == cache.HIT or rc == cache.STALE then
     -- the core serves the copy; a STALE lookup may also have made this request the refresher
     plugin_ctx.mode = rc == cache.STALE and MODE_FILL or MODE_SERVE

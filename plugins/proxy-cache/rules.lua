@@ -189,8 +189,8 @@ end
 
 -- accept_cached(conf, cc, age_s, ttl_s) -> bool: may a cached answer of this age be used for a
 -- request with directives cc? ttl_s, the entry's freshness lifetime, is optional: without it
--- min-fresh cannot be checked and is ignored. (Not called by the handler yet: once the cache
--- hands back a copy, the C API has no way to refuse it and refresh instead.)
+-- min-fresh cannot be checked and is ignored. The handler refuses a refused copy with
+-- cache.skip and fetches a new one (cache.refresh).
 function _M.accept_cached(conf, cc, age_s, ttl_s)
   if not conf.cache_control or not cc then return true end
   age_s = age_s or 0

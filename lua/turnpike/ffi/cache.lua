@@ -18,6 +18,8 @@ int tp_ffi_cache_lookup(tp_req_t *r, const char *key, size_t klen, double swr_ms
                         double lock_timeout_ms, int *age_s);
 int tp_ffi_cache_store(tp_req_t *r, double ttl_ms, double swr_ms, double sie_ms);
 void tp_ffi_cache_skip(tp_req_t *r);
+int tp_ffi_cache_refresh(tp_req_t *r, const char *key, size_t klen, double lock_timeout_ms);
+double tp_ffi_cache_copy_ttl(tp_req_t *r);
 int tp_ffi_cache_purge(const char *key, size_t klen);
 int tp_ffi_cache_purge_all(void);
 /* out[7]: hits, misses, stale, evictions, bytes_used, bytes_total, entries */
@@ -65,6 +67,23 @@ function _M.lookup(r, key, swr_ms, sie_ms, lock_timeout_ms)
     if rc ~= AGAIN then return rc, age_out[0] end
     coroutine_yield()
   end
+end
+
+-- refresh(r, key, lock_timeout_ms) -> rc: like lookup, but a stored copy is never used:
+-- MISS_FILL (this request fetches and may store), or MISS_NOFILL after waiting for another fill.
+function _M.refresh(r, key, lock_timeout_ms)
+  if not has_cache(r) then return MISS_NOFILL end
+  while true do
+    local rc = C.tp_ffi_cache_refresh(r, key, #key, lock_timeout_ms)
+    if rc ~= AGAIN then return rc end
+    coroutine_yield()
+  end
+end
+
+-- copy_ttl(r) -> ms the copy this request took stays fresh (negative: stale already)
+function _M.copy_ttl(r)
+  if not has_cache(r) then return 0 end
+  return C.tp_ffi_cache_copy_ttl(r)
 end
 
 -- store(r, ttl_ms, swr_ms, sie_ms) -> 0 | negative: keep the response this request is

@@ -74,6 +74,7 @@ for _, decl in ipairs {
     .. " unsigned char zero[8]; } tpspec_sockaddr_in_t;",
   "typedef struct { long sec; long nsec; } tpspec_timespec_t;",
   "int socket(int domain, int type, int protocol);",
+  "char *getcwd(char *buf, unsigned long size);",
   "int bind(int fd, const void *addr, unsigned int len);",
   "int listen(int fd, int backlog);",
   "int accept4(int fd, void *addr, void *len, int flags);",
@@ -1002,6 +1003,13 @@ local Gateway = {}
 Gateway.__index = Gateway
 
 -- complete(cfg): the node settings the kit owns (listeners, prefix) filled in.
+-- the spec's working directory (for relative plugin folders)
+local function current_dir()
+  local buf = ffi.new("char[4096]")
+  if C.getcwd(buf, 4096) == nil then return "." end
+  return ffi.string(buf)
+end
+
 function Gateway:complete(cfg)
   cfg = deep_copy(cfg or {})
   cfg._format_version = cfg._format_version or "3.0"
@@ -1013,6 +1021,15 @@ function Gateway:complete(cfg)
   node.prefix = node.prefix or self.prefix
   node.workers = node.workers or self.workers
   if self.plugins_path and not node.plugins_path then node.plugins_path = self.plugins_path end
+  -- the config is written in a temporary folder: relative plugin folders are meant
+  -- relative to where the spec runs, as tp.run_plugin takes them
+  if type(node.plugins_path) == "table" then
+    local abs = {}
+    for i, d in ipairs(node.plugins_path) do
+      abs[i] = d:sub(1, 1) == "/" and d or (current_dir() .. "/" .. d)
+    end
+    node.plugins_path = abs
+  end
   return cfg
 end
 
