@@ -28,6 +28,17 @@ local function body_of(gw, path)
   return res.status == 200 and res.body or ("status " .. res.status)
 end
 
+-- resident memory of the workers, in KiB (printed: generations must be freed after a reload)
+local function workers_rss(gw)
+  local out = {}
+  for _, pid in pairs(gw:worker_pids()) do
+    local text = helpers.read_file("/proc/" .. pid .. "/status") or ""
+    out[#out + 1] = tonumber(text:match("VmRSS:%s*(%d+)")) or -1
+  end
+  table.sort(out)
+  return table.concat(out, " / ")
+end
+
 local function stats(list)
   table.sort(list)
   local sum = 0
@@ -48,6 +59,7 @@ describe("Reload under load (workers: 2)", function()
 
   it("answers every request with 200 and drops no connection across reloads", function()
     assert.equal("up1", body_of(gw))
+    local rss_before = workers_rss(gw)
     local l = load.start(gw.proxy_port, { clients = 4, path = "/a/load", max_s = 30 })
     local ok_started, serr = pcall(l.wait_started, l, 5)
     local started = helpers.now_ms()
@@ -78,6 +90,8 @@ describe("Reload under load (workers: 2)", function()
                         reloads, load_ms, total.clients, total.requests,
                         total.requests / (load_ms / 1000), require("cjson").encode(total.statuses),
                         total.bodies.up1 or 0, total.bodies.up2 or 0, total.errors, total.closes))
+    print("[07-reload_load] worker RSS before / after the reloads (KiB): " .. rss_before
+          .. " -> " .. workers_rss(gw))
     print("[07-reload_load] reload latency, SIGHUP to every worker on the new generation: "
           .. stats(ready_ms))
     print("[07-reload_load] reload latency, SIGHUP to a new connection served by the new "
