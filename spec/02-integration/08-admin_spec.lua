@@ -11,7 +11,9 @@ local TOKEN = "admin-token-5e8d"
 
 local function config(up, extra_paths)
   local routes = { { name = "api", paths = { "/api" } } }
-  for i, p in ipairs(extra_paths or {}) do routes[#routes + 1] = { name = "extra" .. i, paths = { p } } end
+  for i, p in ipairs(extra_paths or {}) do
+    routes[#routes + 1] = { name = "extra" .. i, paths = { p } }
+  end
   return {
     services = {
       { name = "api", url = "http://127.0.0.1:" .. up.port, routes = routes },
@@ -235,7 +237,8 @@ describe("Admin API", function()
 
     it("takes a full JSON config: the new route serves on every worker", function()
       local before = assert(gw:status()).configuration_generation
-      local res = post(cjson.encode(gw:complete(config(up, { "/posted-json" }))), "application/json")
+      local text = cjson.encode(gw:complete(config(up, { "/posted-json" })))
+      local res = post(text, "application/json")
       assert.equal(200, res.status, res.body)
       local gen = res:json().generation
       assert.equal(before + 1, gen)
