@@ -104,6 +104,24 @@ if [ "$what" = all ]; then
     run_busted unit spec/01-unit
     run_busted plugins spec/03-plugins
     [ -d examples/plugins ] && ls examples/plugins/*/spec >/dev/null 2>&1 && run_busted examples examples/plugins
+    # the plugin quickstart as an author outside this repository uses it
+    if [ -d examples/plugin-quickstart ]; then
+        qs=$(mktemp -d /tmp/turnpike-quickstart.XXXXXX)
+        cp -r examples/plugin-quickstart/. "$qs"
+        out="$LOG/busted-quickstart.out"
+        (cd "$qs" && timeout 300 "$ROOT/build/turnpike" spec plugins) >"$out" 2>&1
+        rc=$?
+        line=$(grep -E '[0-9]+ successes? / [0-9]+ failures?' "$out" | tail -n 1)
+        s=$(echo "$line" | grep -oE '[0-9]+ success' | grep -oE '[0-9]+')
+        f=$(echo "$line" | grep -oE '[0-9]+ failure' | grep -oE '[0-9]+')
+        e=$(echo "$line" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+')
+        bad=$(( ${f:-0} + ${e:-0} ))
+        [ -z "$line" ] || [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ] && bad=1
+        echo "LUA quickstart (outside the repo): ${s:-0} passed, $bad failed"
+        [ "$bad" -ne 0 ] && { tail -n 30 "$out"; SUITE_FAIL="$SUITE_FAIL quickstart"; }
+        add "${s:-0}" "$bad"
+        rm -rf "$qs"
+    fi
     run_busted integration spec/02-integration
     # the core's HTTP paths again, against the gateway built with ASan+UBSan
     if [ -x build/asan/turnpike ]; then
