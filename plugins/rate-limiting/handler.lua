@@ -159,8 +159,10 @@ local function log_failure(inst, msg, now)
     " let through since the last report; fault_tolerant)")
 end
 
--- Token bucket: nil when allowed (with the delay to wait, ms), else nil, {status, ...}.
-local function take_token(conf, inst, key, now)
+-- Token bucket: the delay to wait (ms) when allowed, else nil, {status, ...}. A route limited
+-- by the bucket alone tells the client the bucket's state (the windows' headers win otherwise):
+-- RateLimit-Reset is then the time until the bucket is full again.
+local function take_token(conf, inst, key, now, only)
   local ok, remaining, wait = shm.bucket_take("tb:" .. key, conf.rate, (conf.burst or 0) + 1,
     1, now, conf.nodelay)
   if ok == nil then
@@ -168,7 +170,16 @@ local function take_token(conf, inst, key, now)
     log_failure(inst, ERR_BUCKET .. tostring(remaining), now)
     return 0
   end
-  if ok then return conf.nodelay and 0 or wait end
+  if ok then
+    if only and not conf.hide_client_headers then
+      local size = (conf.burst or 0) + 1
+      turnpike.response.set_header(RATELIMIT_LIMIT, size)
+      turnpike.response.set_header(RATELIMIT_REMAINING, floor(remaining))
+      turnpike.response.set_header(RATELIMIT_RESET,
+        seconds((size - remaining) / conf.rate * 1000))
+    end
+    return conf.nodelay and 0 or wait
+  end
   local headers = {}
   if not conf.hide_client_headers then
     headers[RATELIMIT_LIMIT] = (conf.burst or 0) + 1
@@ -208,7 +219,7 @@ function RateLimitingHandler:access(conf)
   local key = inst .. ":" .. get_identifier(conf)
   local delay, err = 0, nil
   if conf.rate then
-    delay, err = take_token(conf, inst, key, now)
+    delay, err = take_token(conf, inst, key, now, #plan.names == 0)
   end
   if not err and #plan.names > 0 then
     local _

@@ -409,6 +409,24 @@ describe("Plugin: rate-limiting (access)", function()
       end
     end)
 
+    it("tells the bucket's state when it is the only limit", function()
+      local conf = { rate = 2, burst = 3, nodelay = true, limit_by = "ip" }
+      local res = run(conf)
+      assert.equal("4", h(res, "RateLimit-Limit"))
+      assert.equal("3", h(res, "RateLimit-Remaining"))
+      assert.equal("1", h(res, "RateLimit-Reset")) -- full again in 500 ms
+      assert.equal("200 200", statuses(2, conf))
+      res = run(conf)
+      assert.equal("0", h(res, "RateLimit-Remaining"))
+      assert.equal("2", h(res, "RateLimit-Reset")) -- 4 tokens at 2/s
+      conf.hide_client_headers = true
+      at(T0 + 30000)
+      assert.is_nil(h(run(conf), "RateLimit-Limit"))
+      -- with windows too, the windows' headers are the ones sent
+      res = run({ rate = 2, burst = 3, minute = 10, limit_by = "ip" }, { client_ip = "10.0.0.7" })
+      assert.equal("10", h(res, "RateLimit-Limit"))
+    end)
+
     it("checks the bucket before the windows: a refused request counts nowhere", function()
       local conf = { rate = 1, burst = 0, nodelay = true, minute = 2, limit_by = "ip" }
       assert.equal("200 429 429", statuses(3, conf))
