@@ -9,6 +9,7 @@ local turnpike = turnpike
 local tostring = tostring
 local tonumber = tonumber
 local type = type
+local max = math.max
 local find = string.find
 local unpack = unpack
 
@@ -37,14 +38,30 @@ return out
 -- and after a NOSCRIPT (a restarted or flushed Redis) one EVAL loads it again.
 local SCRIPT_SHA = sha1_hex(SCRIPT)
 
+-- turnpike.redis speaks plain TCP and AUTH <password> (the "default" ACL user): a config that
+-- asks for more fails loudly rather than talking in clear or as another user.
+local function unsupported(r)
+  if r.ssl then return "redis.ssl is not supported by turnpike.redis" end
+  if r.username ~= nil and r.username ~= "default" then
+    return "redis.username is not supported by turnpike.redis (AUTH uses the default user)"
+  end
+end
+
 local function connect(conf)
   local r = conf.redis
+  local err = unsupported(r)
+  if err then return nil, err end
+  -- Kong's per-phase timeouts, when set, bound every wait; else redis.timeout
+  local timeout = r.timeout
+  if r.connect_timeout or r.send_timeout or r.read_timeout then
+    timeout = max(r.connect_timeout or 0, r.send_timeout or 0, r.read_timeout or 0)
+  end
   local red = turnpike.redis.new({
-    host = r.host, port = r.port, username = r.username, password = r.password,
-    database = r.database, timeout_ms = r.timeout, ssl = r.ssl, ssl_verify = r.ssl_verify,
-    server_name = r.server_name,
+    host = r.host, port = r.port, password = r.password, database = r.database,
+    timeout_ms = timeout,
   })
-  local ok, err = red:connect()
+  local ok
+  ok, err = red:connect()
   if not ok then
     return nil, "redis connect " .. tostring(r.host) .. ":" .. tostring(r.port) .. ": "
       .. tostring(err)

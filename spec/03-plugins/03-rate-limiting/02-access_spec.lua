@@ -308,6 +308,39 @@ describe("Plugin: rate-limiting (access)", function()
       assert.equal(429, run(conf).status)
     end)
 
+    it("connects with the database and the longest of Kong's timeouts", function()
+      local seen
+      fake_redis_with_script()
+      tp.fake_redis { connect = function(_, opts) seen = opts; return true end }
+      local c = { minute = 3, limit_by = "ip", policy = "redis",
+                  redis = { host = "10.1.1.1", port = 6380, database = 3, password = "pw",
+                            connect_timeout = 100, read_timeout = 700 } }
+      assert.equal(200, run(c).status)
+      assert.equal("10.1.1.1", seen.host)
+      assert.equal(6380, seen.port)
+      assert.equal(3, seen.database)
+      assert.equal("pw", seen.password)
+      assert.equal(700, seen.timeout_ms)
+      c.redis.connect_timeout, c.redis.read_timeout = nil, nil
+      run(c)
+      assert.equal(2000, seen.timeout_ms)
+    end)
+
+    it("refuses ssl and ACL users it cannot honour, rather than ignoring them", function()
+      fake_redis_with_script()
+      for _, extra in ipairs({ { ssl = true }, { username = "app" } }) do
+        local c = { minute = 3, limit_by = "ip", policy = "redis", fault_tolerant = false,
+                    redis = { host = "127.0.0.1", port = 6379 } }
+        for k, v in pairs(extra) do c.redis[k] = v end
+        local res = run(c)
+        assert.equal(500, res.status)
+        assert.matches("not supported", res.logs[1].msg, 1, true)
+      end
+      local ok = run({ minute = 3, limit_by = "ip", policy = "redis",
+                       redis = { host = "127.0.0.1", port = 6379, username = "default" } })
+      assert.equal("2", h(ok, "X-RateLimit-Remaining-Minute"))
+    end)
+
     it("names the script by the SHA-1 Redis gives it", function()
       assert.equal(40, #redis_policy.SCRIPT_SHA)
       assert.equal("da39a3ee5e6b4b0d3255bfef95601890afd80709",
