@@ -245,6 +245,16 @@ return Handler
       assert(gw:reload())
       assert.equal("3/h3/s2", versions(gw))
     end)
+
+    it("reports the newest refusal from gw:reload (kit), not the first one in the log", function()
+      local pdir = dir .. "/" .. PLUGIN
+      write(pdir .. "/sibling.lua", "return { version = \n")
+      local ok, err = gw:reload()
+      write_plugin { sibling = "s2" }
+      assert.is_nil(ok)
+      assert.matches(pdir .. "/sibling.lua", err, 1, true)
+      assert.equal("3/h3/s2", versions(gw))
+    end)
   end)
 
   describe("--watch", function()
