@@ -108,6 +108,27 @@ describe("Plugin: rate-limiting (redis policy, Redis down)", function()
     assert.equal("200 200 200 429", table.concat(out, " "))
   end)
 
+  it("bounds the wait for a Redis that stopped answering by redis.timeout", function()
+    away_from_minute_end()
+    assert.equal(200, get(gw, "/strict").status)
+    helpers.kill(srv.pid, 19) -- SIGSTOP: the socket stays open, nothing answers
+    local ok, err = pcall(function()
+      local t = helpers.now_ms()
+      assert.equal(200, get(gw, "/tolerant").status)
+      assert.equal(500, get(gw, "/strict").status)
+      local took = helpers.now_ms() - t
+      assert.is_true(took >= 1800 and took < 3500, "two timed-out requests took " .. took)
+    end)
+    helpers.kill(srv.pid, 18) -- SIGCONT
+    assert(ok, err)
+    -- the timed-out connections were not pooled again: counting goes on. Redis may still run
+    -- the script the 500 request sent before it froze (1 or 2 counted of 3).
+    local out = {}
+    for i = 1, 3 do out[i] = get(gw, "/strict").status end
+    assert.is_truthy(({ ["200 200 429"] = true, ["200 429 429"] = true })[table.concat(out, " ")],
+                     table.concat(out, " "))
+  end)
+
   it("does not fail a request on a pooled connection Redis closed while it was idle", function()
     away_from_minute_end()
     -- both workers hold an idle pooled connection
