@@ -206,11 +206,18 @@ measure() {
     fi
     c1=$(cpu_ticks $pids)
     u1=$(cpu_ticks $ups)
+    # a worker that died (and was replaced) in the round makes its CPU figure meaningless
+    if [ "$(gw_pids "$name")" != "$pids" ]; then
+        say "  $name round $round: a gateway process died during the round (see $W/$name/log)"
+        kv respawned "$name:$round"
+        c1=$((c0 - 1))
+    fi
     m1=$(machine_busy)
     # ticks the rest of the machine (other users, not gateway, upstream or wrk) spent
     wrk_ticks=$(awk -v hz="$HZ" -F+ '{ printf "%d", ($1 + $2) * hz }' "$W/$name/wrktime.$round")
     other=$((m1 - m0 - (c1 - c0) - (u1 - u0) - ${wrk_ticks:-0}))
     [ $other -lt 0 ] && other=0
+    [ $c1 -lt $c0 ] && other=0
     line=$(grep '^BENCH ' "$W/$name/wrk.$round" | tail -n 1)
     if [ -z "$line" ]; then
         say "  $name round $round: wrk gave no result (see $W/$name/wrk.$round)"
@@ -335,6 +342,7 @@ done
 kv rss_after_tp_kb "$(worker_rss tp-plain)"
 kv rss_after_nginx_kb "$(worker_rss nginx)"
 for t in $RUN; do kv "alive_$t" "$([ -d /proc/"$(cat "$W/$t/master")" ] && echo yes || echo no)"; done
+crashes() { grep -c 'killed by signal' "$W/$1/log" 2>/dev/null || true; }
 
 # ---------------------------------------------------------------------------------------------
 say "reload latency"
@@ -396,6 +404,10 @@ for g in tp-plain nginx; do
     out=$(cat "$W/idle.out")
     say "  $g: $out"
     kv "idle_$g" "$(echo "$out" | sed 's/^IDLE //')"
+done
+
+for t in $RUN tp-reload; do
+    case $t in tp-*) n=$(crashes "$t"); [ "${n:-0}" -gt 0 ] && kv crashes "$t:$n" ;; esac
 done
 
 say "router micro-benchmark"

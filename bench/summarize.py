@@ -28,17 +28,22 @@ def load(work):
             key, _, value = line.rstrip("\n").partition(" ")
             kv.setdefault(key, []).append(value)
     hz = float(kv["hz"][0])
-    runs = {}
+    runs, invalid = {}, {}
     with open(os.path.join(work, "results.tsv")) as f:
         for line in f:
             name, rnd, req, dur, p50, p99, sockerr, non2xx, ticks, other = line.split()
             req, dur, ticks = int(req), int(dur) / 1e6, int(ticks)
+            if ticks < 0 or req == 0 or (ticks == 0 and req > 1000 and name != "upstream"):
+                # a gateway process died in this round: it counts only as errors
+                invalid.setdefault(name, []).append(rnd)
+                continue
             runs.setdefault(name, {})[rnd] = {
                 "rps": req / dur, "p50": int(p50) / 1000.0, "p99": int(p99) / 1000.0,
                 "cpu_us": ticks / hz * 1e6 / req if req else float("nan"),
                 "util": ticks / hz / dur * 100.0, "errors": int(sockerr) + int(non2xx),
                 "requests": req, "other": int(other) / hz / dur * 100.0,
             }
+    kv["invalid"] = invalid
     return kv, runs
 
 
@@ -92,12 +97,18 @@ def main(work):
         w("")
     for key in kv.get("check_failed", []):
         w("**Check failed before measuring:** %s (target skipped)." % key)
+    for key in kv.get("crashes", []):
+        name, _, n = key.partition(":")
+        w("**turnpike %s: %s worker crash(es) (`killed by signal` in its log).**" % (name, n))
+    for name, rounds in sorted(kv["invalid"].items()):
+        w("**%s: round(s) %s left out: a gateway process died during them.**" % (
+            name, ", ".join(rounds)))
     for key in sorted(set(kv.get("died", []))):
         w("**%s stopped running during the rounds** (its later rounds are missing)." % key)
     for key in kv.get("missing", []):
         w("**Not measured:** %s did not start." % key)
     for key, value in kv.items():
-        if key.startswith("alive_") and value[0] != "yes":
+        if key.startswith("alive_") and isinstance(value, list) and value[0] != "yes":
             w("**%s was not running after its rounds.**" % key[6:])
     w("")
 
@@ -157,7 +168,9 @@ def main(work):
     for name, base in cases:
         s, b = stats.get(name), stats.get(base)
         if not s or not b:
-            if name == "nginx-lua":
+            if name in kv["invalid"] and not s:
+                w("| %s | no valid round: the gateway crashed | | | | | | | |" % LABELS[name])
+            elif name == "nginx-lua":
                 w("| %s | lua module %s | | | | | | | |" % (LABELS[name], one(kv, "nginx_lua")))
             continue
         if name == base:
