@@ -246,6 +246,7 @@ say "bench: work folder $W, $CONNS connections, $ROUNDS rounds (${HEAD_S}s / ${C
 kv date "$(date -u '+%Y-%m-%d %H:%M UTC')"
 kv nproc "$(nproc)"
 kv cpu "$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
+kv commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git status --porcelain core lua plugins 2>/dev/null | grep -q . && echo ' + uncommitted changes in core/lua/plugins')"
 kv conns "$CONNS"
 kv hz "$HZ"
 kv rounds "$ROUNDS"

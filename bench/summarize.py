@@ -77,8 +77,9 @@ def main(work):
     w = out.append
     w("# turnpike benchmark results")
     w("")
-    w("Measured %s on %s cores (%s) by `make bench` (bench/run.sh). %s" % (
-        one(kv, "date"), one(kv, "nproc"), one(kv, "cpu"), one(kv, "versions")))
+    w("Measured %s on %s cores (%s) by `make bench` (bench/run.sh), tree at %s. %s" % (
+        one(kv, "date"), one(kv, "nproc"), one(kv, "cpu"), one(kv, "commit"),
+        one(kv, "versions")))
     w("")
     w("Setup: wrk -t1 -c%s --latency; %s interleaved rounds per case (%ss for the plain-proxy "
       "pair, %ss for the other cases); figures are medians over the rounds, except CPU/request, "
