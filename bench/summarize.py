@@ -47,6 +47,9 @@ def load(work):
     return kv, runs
 
 
+FIELDS = ("rps", "p50", "p99", "cpu_us", "util", "other")
+
+
 def med(rounds, field, which=None):
     vals = [r[field] for k, r in rounds.items() if which is None or k in which]
     return statistics.median(vals) if vals else float("nan")
@@ -67,8 +70,7 @@ def main(work):
     for name in LABELS:
         rs = numbered(name)
         if rs:
-            stats[name] = {f: med(rs, f)
-                           for f in ("rps", "p50", "p99", "cpu_us", "util", "other")}
+            stats[name] = {f: med(rs, f) for f in FIELDS}
             # CPU/request: the least disturbed round (other load only ever adds to it)
             stats[name]["cpu_us"] = min(r["cpu_us"] for r in rs.values())
             stats[name]["errors"] = sum(r["errors"] for r in rs.values())
@@ -203,10 +205,17 @@ def main(work):
             "%.1f ms" % statistics.median(nums) if nums else "failed",
             ", ".join(v if v in ("failed", "timeout") else "%s ms" % v for v in vals)))
     w("")
-    q, h = runs.get("tp-reload", {}).get("quiet"), runs.get("tp-reload", {}).get("hup")
-    if q and h:
-        w("wrk for %ss on a 10-route gateway, alone and with a SIGHUP every 300 ms (%s reloads):"
-          % (one(kv, "head_s"), one(kv, "hups")))
+    rr = runs.get("tp-reload", {})
+    q = {f: med({k: v for k, v in rr.items() if k.startswith("quiet")}, f) for f in FIELDS}
+    h = {f: med({k: v for k, v in rr.items() if k.startswith("hup")}, f) for f in FIELDS}
+    n_q = sum(1 for k in rr if k.startswith("quiet"))
+    n_h = sum(1 for k in rr if k.startswith("hup"))
+    if n_q and n_h:
+        q["errors"] = sum(v["errors"] for k, v in rr.items() if k.startswith("quiet"))
+        h["errors"] = sum(v["errors"] for k, v in rr.items() if k.startswith("hup"))
+        w("wrk on a 10-route gateway, %d rounds of %ss alone interleaved with %d rounds with a "
+          "SIGHUP every 300 ms (%s reloads in all); medians, errors summed:" % (
+              n_q, one(kv, "case_s"), n_h, one(kv, "hups")))
         w("")
         w("| | req/s | p50 | p99 | CPU/request | errors (socket + non-2xx) | other load |")
         w("|---|---:|---:|---:|---:|---:|---:|")
