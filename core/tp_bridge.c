@@ -20,6 +20,17 @@
 #include <stdio.h>
 
 static void req_free(tp_req_t *r);
+
+/* Requests go to Lua as numbers (their address): LuaJIT compiles a cast from a
+ * number to tp_req_t*, but not one from a lightuserdata. */
+static void push_req(lua_State *L, tp_req_t *r)
+{
+    lua_pushnumber(L, (lua_Number)(uintptr_t)r);
+}
+
+/* What the trampoline yields when a job is over: its address is the sentinel. */
+static const char job_done = 0;
+#define DONE_ADDR ((void *)&job_done)
 void tp_timer_done(tp_req_t *r);
 
 static int ref_field(lua_State *L, int tbl, const char *name)
@@ -63,7 +74,8 @@ tp_gen_t *tp_gen_load(tp_worker_t *w, const char *config_path, uint64_t number, 
     lua_pushstring(L, config_path);
     lua_pushnumber(L, (lua_Number)number);
     lua_pushinteger(L, w ? w->index : 0);
-    if (lua_pcall(L, 3, 2, 0) != 0 || lua_isnil(L, -2)) {
+    lua_pushlightuserdata(L, DONE_ADDR);
+    if (lua_pcall(L, 4, 2, 0) != 0 || lua_isnil(L, -2)) {
         snprintf(err, errlen, "%s", lua_isstring(L, -1) ? lua_tostring(L, -1) : "load failed");
         lua_close(L);
         return NULL;
@@ -80,6 +92,7 @@ tp_gen_t *tp_gen_load(tp_worker_t *w, const char *config_path, uint64_t number, 
     g->fn_body_filter = ref_field(L, mod, "body_filter");
     g->fn_log = ref_field(L, mod, "log");
     g->fn_timer = ref_field(L, mod, "run_timer");
+    g->fn_trampoline = ref_field(L, mod, "trampoline");
     lua_getfield(L, mod, "activate");
     g->fn_activate = luaL_ref(L, LUA_REGISTRYINDEX);
     g->has_header_filter = call_has_phase(L, mod, "header_filter");
@@ -100,12 +113,18 @@ void tp_gen_release(tp_gen_t *g)
 
 /* ---- coroutines ------------------------------------------------------------ */
 
-static void drop_coroutine(tp_req_t *r)
+/* Give the request's coroutine back: parked for the next job when it finished one
+ * cleanly, dropped after an error (a dead coroutine cannot be resumed). */
+static void release_coroutine(tp_req_t *r, int reusable)
 {
-    if (r->co_ref != LUA_NOREF && r->co_ref != LUA_REFNIL) {
-        luaL_unref(r->gen->L, LUA_REGISTRYINDEX, r->co_ref);
-        r->co_ref = LUA_NOREF;
-    }
+    if (r->co_ref == LUA_NOREF || r->co_ref == LUA_REFNIL)
+        return;
+    tp_gen_t *g = r->gen;
+    if (reusable && g->nparked < TP_GEN_PARKED_MAX)
+        g->parked[g->nparked++] = r->co_ref;
+    else
+        luaL_unref(g->L, LUA_REGISTRYINDEX, r->co_ref);
+    r->co_ref = LUA_NOREF;
 }
 
 static void phase_finished(tp_req_t *r)
@@ -121,38 +140,71 @@ static void phase_finished(tp_req_t *r)
     tp_http_on_lua_done(r);
 }
 
-/* Resume co with nargs already pushed; deal with yield, return and error. */
+/* Resume co with nargs already pushed; deal with waiting, a finished job, errors. */
 static void run(tp_req_t *r, lua_State *co, int nargs)
 {
     int rc = lua_resume(co, nargs);
     if (rc == LUA_YIELD) {
+        int done = lua_gettop(co) == 1 && lua_touserdata(co, 1) == DONE_ADDR;
         lua_settop(co, 0);
-        return; /* the I/O that made it wait will resume it */
+        if (!done)
+            return; /* waiting: the I/O it started will resume it */
+        release_coroutine(r, 1);
+        phase_finished(r);
+        return;
     }
-    if (rc != 0) {
-        const char *msg = lua_tostring(co, -1);
-        luaL_traceback(r->gen->L, co, msg ? msg : "(error object is not a string)", 0);
-        tp_log(TP_LOG_ERR, "[request %s] lua error: %s", r->id_hex, lua_tostring(r->gen->L, -1));
-        lua_pop(r->gen->L, 1);
-        if (r->state != TP_REQ_LOG) {
-            r->resp_source = TP_SRC_ERROR;
-            r->status = 500;
-            tp_buf_reset(&r->exit_body);
-            tp_buf_appendf(&r->exit_body, "{\"message\":\"An unexpected error occurred\"}");
-        }
+    /* the trampoline never returns: this is an error, and the coroutine is dead */
+    const char *msg = lua_tostring(co, -1);
+    luaL_traceback(r->gen->L, co, msg ? msg : "(error object is not a string)", 0);
+    tp_log(TP_LOG_ERR, "[request %s] lua error: %s", tp_req_id(r), lua_tostring(r->gen->L, -1));
+    lua_pop(r->gen->L, 1);
+    if (r->state != TP_REQ_LOG) {
+        r->resp_source = TP_SRC_ERROR;
+        r->status = 500;
+        tp_buf_reset(&r->exit_body);
+        tp_buf_appendf(&r->exit_body, "{\"message\":\"An unexpected error occurred\"}");
     }
-    drop_coroutine(r);
+    release_coroutine(r, 0);
     phase_finished(r);
+}
+
+/* A parked coroutine (or a new one, parked by running the trampoline once). */
+static lua_State *take_coroutine(tp_req_t *r)
+{
+    tp_gen_t *g = r->gen;
+    lua_State *L = g->L;
+    if (g->nparked > 0) {
+        r->co_ref = g->parked[--g->nparked];
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->co_ref);
+        lua_State *co = lua_tothread(L, -1);
+        lua_pop(L, 1);
+        return co;
+    }
+    lua_State *co = lua_newthread(L);
+    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_rawgeti(co, LUA_REGISTRYINDEX, g->fn_trampoline);
+    if (lua_resume(co, 0) != LUA_YIELD) {
+        tp_log(TP_LOG_ERR, "coroutine trampoline failed: %s", lua_tostring(co, -1));
+        luaL_unref(L, LUA_REGISTRYINDEX, r->co_ref);
+        r->co_ref = LUA_NOREF;
+        return NULL;
+    }
+    lua_settop(co, 0);
+    return co;
 }
 
 static void start_coroutine(tp_req_t *r, int fn_ref)
 {
-    lua_State *L = r->gen->L;
-    lua_State *co = lua_newthread(L);
-    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_State *co = take_coroutine(r);
+    if (co == NULL) {
+        r->resp_source = TP_SRC_ERROR;
+        r->status = 500;
+        phase_finished(r);
+        return;
+    }
     lua_rawgeti(co, LUA_REGISTRYINDEX, fn_ref);
-    lua_pushlightuserdata(co, r);
-    run(r, co, 1);
+    push_req(co, r);
+    run(r, co, 2);
 }
 
 void tp_bridge_start(tp_req_t *r)
@@ -166,13 +218,15 @@ void tp_bridge_start(tp_req_t *r)
 
 void tp_bridge_run_timer(tp_req_t *r, int id)
 {
-    lua_State *L = r->gen->L;
-    lua_State *co = lua_newthread(L);
-    r->co_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_State *co = take_coroutine(r);
+    if (co == NULL) {
+        phase_finished(r);
+        return;
+    }
     lua_rawgeti(co, LUA_REGISTRYINDEX, r->gen->fn_timer);
-    lua_pushlightuserdata(co, r);
+    push_req(co, r);
     lua_pushinteger(co, id);
-    run(r, co, 2);
+    run(r, co, 3);
 }
 
 void tp_gen_activate(tp_gen_t *g)
@@ -219,9 +273,9 @@ void tp_bridge_header_filter(tp_req_t *r)
     lua_State *L = r->gen->L;
     lua_pushcfunction(L, pcall_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_header_filter);
-    lua_pushlightuserdata(L, r);
+    push_req(L, r);
     if (lua_pcall(L, 1, 0, -3) != 0)
-        tp_log(TP_LOG_ERR, "[request %s] header_filter: %s", r->id_hex, lua_tostring(L, -1));
+        tp_log(TP_LOG_ERR, "[request %s] header_filter: %s", tp_req_id(r), lua_tostring(L, -1));
     lua_settop(L, 0);
 }
 
@@ -235,11 +289,11 @@ void tp_bridge_body_filter(tp_req_t *r, const char *data, size_t n, int eof, tp_
     lua_State *L = r->gen->L;
     lua_pushcfunction(L, pcall_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_body_filter);
-    lua_pushlightuserdata(L, r);
+    push_req(L, r);
     lua_pushlstring(L, data ? data : "", n);
     lua_pushboolean(L, eof);
     if (lua_pcall(L, 3, 1, -5) != 0) {
-        tp_log(TP_LOG_ERR, "[request %s] body_filter: %s", r->id_hex, lua_tostring(L, -1));
+        tp_log(TP_LOG_ERR, "[request %s] body_filter: %s", tp_req_id(r), lua_tostring(L, -1));
         tp_buf_append(out, data, n);
     } else if (lua_isstring(L, -1)) {
         size_t len;
@@ -264,6 +318,10 @@ void tp_bridge_log(tp_req_t *r)
         return;
     }
     r->state = TP_REQ_LOG;
+    if (!r->gen->has_log) {
+        req_free(r); /* no plugin logs and nothing kept the request's ctx */
+        return;
+    }
     start_coroutine(r, r->gen->fn_log);
 }
 

@@ -68,3 +68,31 @@ void tp_buf_free(tp_buf_t *b)
     b->base = NULL;
     b->off = b->len = b->cap = 0;
 }
+
+void tp_buf_puts(tp_buf_t *b, const char *s)
+{
+    tp_buf_append(b, s, strlen(s));
+}
+
+void tp_buf_put_uint(tp_buf_t *b, uint64_t v)
+{
+    char tmp[24];
+    int i = sizeof(tmp);
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    tp_buf_append(b, tmp + i, sizeof(tmp) - (size_t)i);
+}
+
+void tp_buf_put_hex(tp_buf_t *b, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char tmp[24];
+    int i = sizeof(tmp);
+    do {
+        tmp[--i] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    tp_buf_append(b, tmp + i, sizeof(tmp) - (size_t)i);
+}

@@ -6,6 +6,7 @@
 #define TP_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     char *base;
@@ -29,6 +30,11 @@ static inline char *tp_buf_data(const tp_buf_t *b)
 char *tp_buf_reserve(tp_buf_t *b, size_t n);
 void tp_buf_append(tp_buf_t *b, const void *p, size_t n);
 void tp_buf_appendf(tp_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Hot-path appends without printf. */
+void tp_buf_puts(tp_buf_t *b, const char *s);
+void tp_buf_put_uint(tp_buf_t *b, uint64_t v);
+void tp_buf_put_hex(tp_buf_t *b, uint64_t v);
+#define TP_BUF_LIT(b, lit) tp_buf_append((b), (lit), sizeof(lit) - 1)
 /** Drop n consumed bytes from the front; resets to empty when all is consumed. */
 void tp_buf_consume(tp_buf_t *b, size_t n);
 void tp_buf_reset(tp_buf_t *b);

@@ -18,7 +18,7 @@
 
 const char *tp_ffi_req_id(tp_req_t *r)
 {
-    return r->id_hex;
+    return tp_req_id(r);
 }
 
 const char *tp_ffi_req_method(tp_req_t *r, size_t *len)

@@ -4,7 +4,10 @@
 #include "tp_req.h"
 #include "tp_util.h"
 
+#include <stdio.h>
 #include <strings.h>
+#include <unistd.h>
+#include "tp_worker.h"
 
 void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t nlen,
                     const char *value, size_t vlen)
@@ -89,6 +92,31 @@ int tp_headers_conn_listed(tp_headers_t *h, const char *name, size_t nlen)
             if (p > tok && name_eq(tok, (size_t)(p - tok), name, nlen))
                 return 1;
         }
+    }
+    return 0;
+}
+
+/* The request id, made the first time someone asks (most requests never do):
+ * pid, start time, worker and counter, as 32 hex digits. */
+const char *tp_req_id(tp_req_t *r)
+{
+    if (r->id_hex[0] == '\0')
+        snprintf(r->id_hex, sizeof(r->id_hex), "%08x%08x%08x%08x", (unsigned)getpid(),
+                 (unsigned)(r->start_wall_ms & 0xffffffff), (unsigned)r->w->index,
+                 (unsigned)r->id);
+    return r->id_hex;
+}
+
+/* Does a Connection header of h name anything besides keep-alive and close?
+ * (Then tp_headers_conn_listed must be asked for each header.) */
+int tp_headers_conn_tokens(tp_headers_t *h)
+{
+    for (int i = 0; i < h->n; i++) {
+        tp_header_t *x = &h->items[i];
+        if (x->deleted || x->nlen != 10 || !name_eq(x->name, x->nlen, "connection", 10))
+            continue;
+        if (!tp_strieq(x->value, x->vlen, "keep-alive") && !tp_strieq(x->value, x->vlen, "close"))
+            return 1;
     }
     return 0;
 }

@@ -200,11 +200,17 @@ static void append_date(tp_buf_t *b)
 /* Hop-by-hop headers (RFC 9110 section 7.6.1) never cross the gateway. */
 int tp_http_is_hop_by_hop(const char *name, size_t n)
 {
-    return tp_strieq(name, n, "connection") || tp_strieq(name, n, "keep-alive") ||
-           tp_strieq(name, n, "proxy-connection") || tp_strieq(name, n, "transfer-encoding") ||
-           tp_strieq(name, n, "te") || tp_strieq(name, n, "trailer") ||
-           tp_strieq(name, n, "upgrade") || tp_strieq(name, n, "proxy-authenticate") ||
-           tp_strieq(name, n, "proxy-authorization");
+    /* by length first: most headers are rejected with one switch */
+    switch (n) {
+    case 2: return tp_strieq(name, n, "te");
+    case 7: return tp_strieq(name, n, "trailer") || tp_strieq(name, n, "upgrade");
+    case 10: return tp_strieq(name, n, "connection") || tp_strieq(name, n, "keep-alive");
+    case 16: return tp_strieq(name, n, "proxy-connection");
+    case 17: return tp_strieq(name, n, "transfer-encoding");
+    case 18: return tp_strieq(name, n, "proxy-authenticate");
+    case 19: return tp_strieq(name, n, "proxy-authorization");
+    default: return 0;
+    }
 }
 
 static int no_body_status(int status)
@@ -231,15 +237,21 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
 {
     tp_buf_t *b = &c->out;
     int body_allowed = !no_body_status(r->status);
-    tp_buf_appendf(b, "HTTP/1.1 %d %s\r\n", r->status, status_text(r->status));
+    TP_BUF_LIT(b, "HTTP/1.1 ");
+    tp_buf_put_uint(b, (uint64_t)r->status);
+    TP_BUF_LIT(b, " ");
+    tp_buf_puts(b, status_text(r->status));
+    TP_BUF_LIT(b, "\r\n");
     int has_server = 0;
+    int conn_tokens = tp_headers_conn_tokens(&r->resp_headers);
     for (int i = 0; i < r->resp_headers.n; i++) {
         tp_header_t *h = &r->resp_headers.items[i];
         if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
-            tp_headers_conn_listed(&r->resp_headers, h->name, h->nlen) ||
-            tp_strieq(h->name, h->nlen, "content-length") || tp_strieq(h->name, h->nlen, "date"))
+            (conn_tokens && tp_headers_conn_listed(&r->resp_headers, h->name, h->nlen)) ||
+            (h->nlen == 14 && tp_strieq(h->name, h->nlen, "content-length")) ||
+            (h->nlen == 4 && tp_strieq(h->name, h->nlen, "date")))
             continue;
-        if (tp_strieq(h->name, h->nlen, "server"))
+        if (h->nlen == 6 && tp_strieq(h->name, h->nlen, "server"))
             has_server = 1;
         tp_buf_append(b, h->name, h->nlen);
         tp_buf_append(b, ": ", 2);
@@ -248,12 +260,14 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
     }
     append_date(b);
     if (!has_server && r->resp_source != TP_SRC_SERVICE)
-        tp_buf_appendf(b, "Server: turnpike\r\n");
+        TP_BUF_LIT(b, "Server: turnpike\r\n");
     if (body_allowed) {
         if (content_length >= 0) {
-            tp_buf_appendf(b, "Content-Length: %lld\r\n", (long long)content_length);
+            TP_BUF_LIT(b, "Content-Length: ");
+            tp_buf_put_uint(b, (uint64_t)content_length);
+            TP_BUF_LIT(b, "\r\n");
         } else if (r->http_major == 1 && r->http_minor >= 1) {
-            tp_buf_appendf(b, "Transfer-Encoding: chunked\r\n");
+            TP_BUF_LIT(b, "Transfer-Encoding: chunked\r\n");
             r->resp_chunked = 1;
         } else {
             r->keepalive = 0; /* close-delimited body */
@@ -262,9 +276,9 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
     if (c->w->draining)
         r->keepalive = 0;
     if (!r->keepalive)
-        tp_buf_appendf(b, "Connection: close\r\n");
+        TP_BUF_LIT(b, "Connection: close\r\n");
     else if (r->http_major == 1 && r->http_minor == 0)
-        tp_buf_appendf(b, "Connection: keep-alive\r\n");
+        TP_BUF_LIT(b, "Connection: keep-alive\r\n");
     tp_buf_append(b, "\r\n", 2);
     r->resp_head_sent = 1;
 }
@@ -400,7 +414,13 @@ void tp_http_response_head(tp_req_t *r)
     write_head(c, r, len);
     if (r->method == HTTP_HEAD)
         r->resp_chunked = 0;
-    conn_flush(c);
+    /* not flushed here: the upstream reader flushes once per read (tp_http_flush) */
+}
+
+void tp_http_flush(tp_req_t *r)
+{
+    if (r->conn && tp_buf_size(&r->conn->out) > 0)
+        conn_flush(r->conn);
 }
 
 static void write_body_bytes(tp_conn_t *c, tp_req_t *r, const char *data, size_t n)
@@ -408,7 +428,10 @@ static void write_body_bytes(tp_conn_t *c, tp_req_t *r, const char *data, size_t
     if (n == 0)
         return;
     if (r->resp_chunked)
-        tp_buf_appendf(&c->out, "%zx\r\n", n);
+    {
+        tp_buf_put_hex(&c->out, n);
+        TP_BUF_LIT(&c->out, "\r\n");
+    }
     tp_buf_append(&c->out, data, n);
     if (r->resp_chunked)
         tp_buf_append(&c->out, "\r\n", 2);
@@ -568,7 +591,7 @@ static void access_log(tp_req_t *r, const char *client_ip)
     gmtime_r(&secs, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
     tp_buf_appendf(&b, "{\"time\":\"%s.%03dZ\",\"request_id\":\"%s\",\"client_ip\":\"%s\",\"method\":\"%s\",\"path\":\"",
-                   ts, (int)(r->start_wall_ms % 1000), r->id_hex, client_ip,
+                   ts, (int)(r->start_wall_ms % 1000), tp_req_id(r), client_ip,
                    r->method_name ? r->method_name : "-");
     json_escape(&b, r->path ? r->path : "", r->path_len);
     tp_buf_appendf(&b, "\",\"status\":%d,\"bytes\":%llu,\"upstream_latency_ms\":%.3f,\"latency_ms\":%.3f}\n",
@@ -601,8 +624,6 @@ static tp_req_t *req_new(tp_conn_t *c)
     r->conn = c;
     r->w = c->w;
     r->id = ++c->w->next_req_id;
-    snprintf(r->id_hex, sizeof(r->id_hex), "%08x%08x%08x%08x", (unsigned)getpid(),
-             (unsigned)(tp_wall_ms() & 0xffffffff), (unsigned)c->w->index, (unsigned)r->id);
     r->start_us = tp_now_us();
     r->start_wall_ms = tp_wall_ms();
     r->content_length = -1;

@@ -48,6 +48,8 @@ void tp_http_send_error(tp_req_t *r, int status, const char *msg);
 void tp_http_response_head(tp_req_t *r);
 /** Forward response body bytes. Returns 1 when the client buffer is full (pause the source). */
 int tp_http_response_body(tp_req_t *r, const char *data, size_t n);
+/** Write out what is buffered for the client now. */
+void tp_http_flush(tp_req_t *r);
 /** The response is complete. */
 void tp_http_response_end(tp_req_t *r);
 

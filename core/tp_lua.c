@@ -68,7 +68,8 @@ lua_State *tp_lua_new_state(char *err, size_t errlen)
     char path[4 * PATH_MAX];
     snprintf(path, sizeof(path),
              "%s/lua/?.lua;%s/lua/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua;"
-             "/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;./?.lua",
+             "/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;"
+             "/usr/share/luajit-2.1.0-beta3/?.lua;./?.lua",
              h, h);
     lua_getglobal(L, "package");
     lua_pushstring(L, path);

@@ -280,8 +280,11 @@ static uint64_t watch_signature(master_t *m)
 static void setup_watch(master_t *m)
 {
     m->nwatch = 0;
-    for (int i = 0; i < m->node.nplugins_path && m->nwatch < 8; i++)
-        snprintf(m->watch_dirs[m->nwatch++], PATH_MAX, "%s", m->node.plugins_path[i]);
+    for (int i = 0; i < m->node.nplugins_path && m->nwatch < 8; i++) {
+        size_t len = strnlen(m->node.plugins_path[i], PATH_MAX - 1);
+        memcpy(m->watch_dirs[m->nwatch], m->node.plugins_path[i], len);
+        m->watch_dirs[m->nwatch++][len] = '\0';
+    }
     char cfgdir[PATH_MAX];
     snprintf(cfgdir, sizeof(cfgdir), "%s", m->config_path);
     char *slash = strrchr(cfgdir, '/');

@@ -147,6 +147,9 @@ enum { TP_OUTCOME_SUCCESS = 0, TP_OUTCOME_TCP_FAILURE, TP_OUTCOME_TIMEOUT, TP_OU
 #define TP_SRC_SERVICE 2
 #define TP_SRC_ERROR 3
 
+/** The request id (32 hex digits), made on first use. */
+const char *tp_req_id(tp_req_t *r);
+
 /** Append a header to a list (name/value copied into the pool). */
 void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t nlen,
                     const char *value, size_t vlen);
@@ -156,5 +159,7 @@ tp_header_t *tp_headers_find(tp_headers_t *h, const char *name, size_t nlen);
 int tp_headers_clear(tp_headers_t *h, const char *name, size_t nlen);
 /** Is name listed in a Connection header of h (hop-by-hop for this message)? */
 int tp_headers_conn_listed(tp_headers_t *h, const char *name, size_t nlen);
+/** Does a Connection header of h list tokens other than keep-alive / close? */
+int tp_headers_conn_tokens(tp_headers_t *h);
 
 #endif

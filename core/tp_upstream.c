@@ -55,6 +55,8 @@ struct tp_upconn_s {
     int paused;         /* client side is full */
     int timer_kind;     /* 0 none, 1 connect, 2 write, 3 read */
     int in_parser;      /* inside http_parser_execute: never re-enter it */
+    int dead;           /* let go of from inside the parser: free after it returns */
+    ev_timer resume;    /* feeds bytes held back while the client was full */
     tp_buf_t hname, hvalue;
     int in_value;
 };
@@ -127,15 +129,6 @@ static void pool_remove(tp_uppool_t *p, tp_upconn_t *u)
     }
 }
 
-/* An idle pooled connection became readable: the upstream closed it (or sent
- * garbage); either way it is no longer reusable. */
-static void on_idle_event(struct ev_loop *loop, ev_io *io, int revents)
-{
-    tp_upconn_t *u = tp_container_of(io, tp_upconn_t, rio);
-    pool_remove(u->pool, u);
-    upconn_free(u);
-}
-
 static void on_idle_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     tp_upconn_t *u = tp_container_of(t, tp_upconn_t, timer);
@@ -151,14 +144,17 @@ static void release_to_pool(tp_upconn_t *u)
         upconn_free(u);
         return;
     }
+    /* the read watcher stays armed (no epoll change per request): on_up_read sees
+     * that no request owns the connection and treats any event as its end */
     u->req = NULL;
-    ev_io_stop(w->loop, &u->rio);
     ev_io_stop(w->loop, &u->wio);
     ev_timer_stop(w->loop, &u->timer);
     tp_buf_reset(&u->out);
-    ev_io_init(&u->rio, on_idle_event, u->fd, EV_READ);
-    ev_io_start(w->loop, &u->rio);
-    ev_timer_init(&u->timer, on_idle_timeout, 60.0, 0.0);
+    ev_timer_stop(w->loop, &u->resume);
+    if (!ev_is_active(&u->rio))
+        ev_io_start(w->loop, &u->rio);
+    ev_set_cb(&u->timer, on_idle_timeout);
+    ev_timer_set(&u->timer, 60.0, 0.0);
     ev_timer_start(w->loop, &u->timer);
     u->next_idle = p->idle;
     p->idle = u;
@@ -182,6 +178,7 @@ void tp_upstream_close_idle(tp_worker_t *w)
 static void upconn_free(tp_upconn_t *u)
 {
     tp_worker_t *w = u->w;
+    ev_timer_stop(w->loop, &u->resume);
     ev_io_stop(w->loop, &u->rio);
     ev_io_stop(w->loop, &u->wio);
     ev_timer_stop(w->loop, &u->timer);
@@ -210,6 +207,13 @@ void tp_upstream_abort(tp_req_t *r)
         return;
     r->up = NULL;
     u->req = NULL;
+    if (u->in_parser) {
+        /* called back from inside this connection's parser: free it once
+         * http_parser_execute has returned (feed) */
+        u->dead = 1;
+        http_parser_pause(&u->parser, 1);
+        return;
+    }
     upconn_free(u);
 }
 
@@ -223,16 +227,23 @@ static void add_header_line(tp_buf_t *b, const char *name, size_t nlen, const ch
     tp_buf_append(b, "\r\n", 2);
 }
 
-static int skip_client_header(tp_req_t *r, const tp_header_t *h)
+/* Client headers the gateway replaces or never forwards. */
+static int skip_client_header(tp_req_t *r, const tp_header_t *h, int conn_tokens)
 {
-    return h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
-           tp_headers_conn_listed(&r->headers, h->name, h->nlen) ||
-           tp_strieq(h->name, h->nlen, "host") || tp_strieq(h->name, h->nlen, "content-length") ||
-           tp_strieq(h->name, h->nlen, "x-real-ip") ||
-           tp_strieq(h->name, h->nlen, "x-forwarded-for") ||
-           tp_strieq(h->name, h->nlen, "x-forwarded-proto") ||
-           tp_strieq(h->name, h->nlen, "x-forwarded-host") ||
-           tp_strieq(h->name, h->nlen, "x-forwarded-port");
+    if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen))
+        return 1;
+    if (conn_tokens && tp_headers_conn_listed(&r->headers, h->name, h->nlen))
+        return 1;
+    switch (h->nlen) {
+    case 4: return tp_strieq(h->name, h->nlen, "host");
+    case 9: return tp_strieq(h->name, h->nlen, "x-real-ip");
+    case 14: return tp_strieq(h->name, h->nlen, "content-length");
+    case 15: return tp_strieq(h->name, h->nlen, "x-forwarded-for");
+    case 16: return tp_strieq(h->name, h->nlen, "x-forwarded-host") ||
+                    tp_strieq(h->name, h->nlen, "x-forwarded-port");
+    case 17: return tp_strieq(h->name, h->nlen, "x-forwarded-proto");
+    default: return 0;
+    }
 }
 
 static void queue_head(tp_upconn_t *u, tp_req_t *r)
@@ -242,56 +253,80 @@ static void queue_head(tp_upconn_t *u, tp_req_t *r)
     const char *method = r->up_method ? r->up_method : r->method_name;
     const char *path = r->up_path ? r->up_path : r->path;
     size_t plen = r->up_path ? strlen(r->up_path) : r->path_len;
-    tp_buf_appendf(b, "%s ", method);
+    tp_buf_puts(b, method);
+    TP_BUF_LIT(b, " ");
     tp_buf_append(b, path, plen);
     if (r->up_query_set) {
         if (r->up_query && r->up_query[0])
-            tp_buf_appendf(b, "?%s", r->up_query);
+        {
+            TP_BUF_LIT(b, "?");
+            tp_buf_puts(b, r->up_query);
+        }
     } else if (r->query) {
         tp_buf_append(b, "?", 1);
         tp_buf_append(b, r->query, r->query_len);
     }
-    tp_buf_appendf(b, " HTTP/1.1\r\n");
+    TP_BUF_LIT(b, " HTTP/1.1\r\n");
     tp_header_t *host = tp_headers_find(&r->headers, "host", 4);
     if (r->up_host_header)
-        tp_buf_appendf(b, "Host: %s\r\n", r->up_host_header);
+        add_header_line(b, "Host", 4, r->up_host_header, strlen(r->up_host_header));
     else if (r->preserve_host && host)
         add_header_line(b, "Host", 4, host->value, host->vlen);
     else if (t->port == 80)
-        tp_buf_appendf(b, "Host: %s\r\n", t->host);
+        add_header_line(b, "Host", 4, t->host, strlen(t->host));
     else
-        tp_buf_appendf(b, "Host: %s:%d\r\n", t->host, t->port);
+    {
+        TP_BUF_LIT(b, "Host: ");
+        tp_buf_puts(b, t->host);
+        TP_BUF_LIT(b, ":");
+        tp_buf_put_uint(b, (uint64_t)t->port);
+        TP_BUF_LIT(b, "\r\n");
+    }
+    int conn_tokens = tp_headers_conn_tokens(&r->headers);
     for (int i = 0; i < r->headers.n; i++) {
         tp_header_t *h = &r->headers.items[i];
-        if (!skip_client_header(r, h))
+        if (!skip_client_header(r, h, conn_tokens))
             add_header_line(b, h->name, h->nlen, h->value, h->vlen);
     }
     /* X-Forwarded-For keeps what the client sent and appends the peer address;
      * X-Real-IP is always the peer, never what the client claims. */
     tp_header_t *xff = tp_headers_find(&r->headers, "x-forwarded-for", 15);
     if (xff && xff->vlen)
-        tp_buf_appendf(b, "X-Forwarded-For: %.*s, %s\r\n", (int)xff->vlen, xff->value, r->client_ip);
-    else
-        tp_buf_appendf(b, "X-Forwarded-For: %s\r\n", r->client_ip);
-    tp_buf_appendf(b, "X-Forwarded-Proto: http\r\n");
+    {
+        TP_BUF_LIT(b, "X-Forwarded-For: ");
+        tp_buf_append(b, xff->value, xff->vlen);
+        TP_BUF_LIT(b, ", ");
+        tp_buf_puts(b, r->client_ip);
+        TP_BUF_LIT(b, "\r\n");
+    } else {
+        add_header_line(b, "X-Forwarded-For", 15, r->client_ip, strlen(r->client_ip));
+    }
+    TP_BUF_LIT(b, "X-Forwarded-Proto: http\r\n");
     if (host) {
         const char *hv = r->host && r->host[0] ? r->host : host->value;
-        tp_buf_appendf(b, "X-Forwarded-Host: %s\r\n", hv);
+        add_header_line(b, "X-Forwarded-Host", 16, hv, strlen(hv));
     }
-    tp_buf_appendf(b, "X-Forwarded-Port: %d\r\nX-Real-IP: %s\r\n", r->listen_port, r->client_ip);
-    tp_buf_appendf(b, "Via: 1.1 turnpike\r\n");
+    TP_BUF_LIT(b, "X-Forwarded-Port: ");
+    tp_buf_put_uint(b, (uint64_t)r->listen_port);
+    TP_BUF_LIT(b, "\r\n");
+    add_header_line(b, "X-Real-IP", 9, r->client_ip, strlen(r->client_ip));
+    TP_BUF_LIT(b, "Via: 1.1 turnpike\r\n");
     if (r->body_replaced || r->body_buffered) {
         tp_buf_appendf(b, "Content-Length: %zu\r\n\r\n", tp_buf_size(&r->body));
         tp_buf_append(b, tp_buf_data(&r->body), tp_buf_size(&r->body));
         u->body_finished = 1;
     } else if (r->has_body && r->content_length >= 0) {
-        tp_buf_appendf(b, "Content-Length: %lld\r\n\r\n", (long long)r->content_length);
+    {
+        TP_BUF_LIT(b, "Content-Length: ");
+        tp_buf_put_uint(b, (uint64_t)r->content_length);
+        TP_BUF_LIT(b, "\r\n\r\n");
+    }
     } else if (r->has_body) {
-        tp_buf_appendf(b, "Transfer-Encoding: chunked\r\n\r\n");
+        TP_BUF_LIT(b, "Transfer-Encoding: chunked\r\n\r\n");
         u->chunked_body = 1;
     } else {
         if (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH)
-            tp_buf_appendf(b, "Content-Length: 0\r\n");
+            TP_BUF_LIT(b, "Content-Length: 0\r\n");
         tp_buf_append(b, "\r\n", 2);
         u->body_finished = 1;
     }
@@ -309,7 +344,10 @@ int tp_upstream_send_body(tp_req_t *r, const char *data, size_t n)
     if (u == NULL || n == 0)
         return 0;
     if (u->chunked_body)
-        tp_buf_appendf(&u->out, "%zx\r\n", n);
+    {
+        tp_buf_put_hex(&u->out, n);
+        TP_BUF_LIT(&u->out, "\r\n");
+    }
     tp_buf_append(&u->out, data, n);
     if (u->chunked_body)
         tp_buf_append(&u->out, "\r\n", 2);
@@ -370,6 +408,8 @@ static void on_up_write(struct ev_loop *loop, ev_io *io, int revents);
 static void commit_header(tp_upconn_t *u)
 {
     tp_req_t *r = u->req;
+    if (r == NULL)
+        return;
     tp_headers_add(r->pool, &r->svc_headers, tp_buf_data(&u->hname), tp_buf_size(&u->hname),
                    tp_buf_data(&u->hvalue), tp_buf_size(&u->hvalue));
     tp_buf_reset(&u->hname);
@@ -398,6 +438,8 @@ static int on_resp_headers_complete(http_parser *p)
 {
     tp_upconn_t *u = p->data;
     tp_req_t *r = u->req;
+    if (r == NULL)
+        return 0;
     if (u->in_value || tp_buf_size(&u->hname))
         commit_header(u);
     if (p->status_code >= 100 && p->status_code < 200) {
@@ -462,18 +504,25 @@ static void finish_response(tp_upconn_t *u)
 }
 
 /* Feed bytes (n == 0 means EOF) to the response parser. */
-static void feed(tp_upconn_t *u, const char *data, size_t n)
+/* Feed bytes (n == 0 means EOF) to the response parser. Returns 1 when the
+ * exchange ended (u is gone, and r may be), 0 while it goes on. */
+static int feed(tp_upconn_t *u, const char *data, size_t n)
 {
     tp_req_t *r = u->req;
     u->in_parser = 1;
     size_t used = http_parser_execute(&u->parser, &resp_settings, data, n);
     u->in_parser = 0;
+    if (u->dead) {
+        /* the request let go of this connection from inside a callback */
+        upconn_free(u);
+        return 1;
+    }
     enum http_errno e = HTTP_PARSER_ERRNO(&u->parser);
     if (e == HPE_PAUSED) {
         http_parser_pause(&u->parser, 0);
         if (u->resp_done) {
             finish_response(u);
-            return;
+            return 1;
         }
         if (u->paused && used < n) {
             /* keep what the parser did not take for later */
@@ -484,25 +533,35 @@ static void feed(tp_upconn_t *u, const char *data, size_t n)
         } else if (u->paused) {
             ev_io_stop(u->w->loop, &u->rio);
         }
-        return;
+        return 0;
     }
     if (e != HPE_OK) {
         fail(r, 502, "An invalid response was received from the upstream server", 0);
-        return;
+        return 1;
     }
     if (n == 0 && !u->resp_done) {
         fail(r, 502, "An invalid response was received from the upstream server",
              u->reused && !u->got_response && r->body_received == 0);
-        return;
+        return 1;
     }
-    if (u->resp_done)
+    if (u->resp_done) {
         finish_response(u);
+        return 1;
+    }
+    return 0;
 }
 
 static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
 {
     tp_upconn_t *u = tp_container_of(io, tp_upconn_t, rio);
     tp_req_t *r = u->req;
+    if (r == NULL) {
+        /* an idle pooled connection became readable: the upstream closed it (or
+         * sent bytes nobody asked for); either way it is no longer reusable */
+        pool_remove(u->pool, u);
+        upconn_free(u);
+        return;
+    }
     char buf[UP_READ_CHUNK];
     ssize_t n = recv(u->fd, buf, sizeof(buf), 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -516,7 +575,33 @@ static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
         u->got_response = 1;
         set_timer(u, 3, r->read_timeout_ms);
     }
-    feed(u, buf, (size_t)n);
+    /* one write to the client per upstream read: head and body go out together
+     * (a finished exchange was flushed by the response's end) */
+    if (feed(u, buf, (size_t)n) == 0 && r->conn)
+        tp_http_flush(r);
+}
+
+/* Bytes read before the client's buffer filled up are fed from the loop, never
+ * from inside the client's flush that asked to resume (which may be unwinding). */
+static void on_resume(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    tp_upconn_t *u = tp_container_of(t, tp_upconn_t, resume);
+    tp_req_t *r = u->req;
+    if (r == NULL || u->paused)
+        return;
+    if (tp_buf_size(&u->hvalue) > 0) {
+        tp_buf_t rest = u->hvalue;
+        memset(&u->hvalue, 0, sizeof(u->hvalue));
+        int ended = feed(u, tp_buf_data(&rest), tp_buf_size(&rest));
+        tp_buf_free(&rest);
+        if (ended)
+            return;
+        if (r->conn)
+            tp_http_flush(r);
+        if (u->paused)
+            return;
+    }
+    ev_io_start(u->w->loop, &u->rio);
 }
 
 void tp_upstream_resume_read(tp_req_t *r)
@@ -525,15 +610,8 @@ void tp_upstream_resume_read(tp_req_t *r)
     if (u == NULL || !u->paused || u->in_parser)
         return;
     u->paused = 0;
-    if (tp_buf_size(&u->hvalue) > 0) {
-        tp_buf_t rest = u->hvalue;
-        memset(&u->hvalue, 0, sizeof(u->hvalue));
-        feed(u, tp_buf_data(&rest), tp_buf_size(&rest));
-        tp_buf_free(&rest);
-        if (r->up != u || u->paused)
-            return;
-    }
-    ev_io_start(u->w->loop, &u->rio);
+    ev_timer_set(&u->resume, 0.0, 0.0);
+    ev_timer_start(u->w->loop, &u->resume);
 }
 
 /* ---- connecting ------------------------------------------------------------ */
@@ -543,9 +621,8 @@ static void start_exchange(tp_upconn_t *u)
     tp_req_t *r = u->req;
     u->connected = 1;
     ev_io_stop(u->w->loop, &u->wio);
-    ev_io_init(&u->rio, on_up_read, u->fd, EV_READ);
-    ev_io_init(&u->wio, on_up_write, u->fd, EV_WRITE);
-    ev_io_start(u->w->loop, &u->rio);
+    if (!ev_is_active(&u->rio))
+        ev_io_start(u->w->loop, &u->rio);
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
     r->up_start_us = tp_now_us();
@@ -596,6 +673,7 @@ static tp_upconn_t *upconn_new(tp_req_t *r, tp_uppool_t *p)
     u->fd = -1;
     u->req = r;
     ev_init(&u->timer, on_up_timer);
+    ev_init(&u->resume, on_resume);
     return u;
 }
 
@@ -636,9 +714,8 @@ void tp_upstream_start(tp_req_t *r)
     if (u) {
         p->idle = u->next_idle;
         p->nidle--;
-        ev_io_stop(r->w->loop, &u->rio);
         ev_timer_stop(r->w->loop, &u->timer);
-        ev_init(&u->timer, on_up_timer);
+        ev_set_cb(&u->timer, on_up_timer);
         u->req = r;
         u->reused = 1;
         u->connected = 0;

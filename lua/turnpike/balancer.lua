@@ -421,7 +421,18 @@ function _M:targets(ctx, service, r)
   local up = self.upstreams[name]
   if up then return pick(self, up, ctx, r) end
   if ctx.upstream_name then return nil end
-  return { { host = service.host, port = service.port or 80 } }
+  -- a plain host:port service: the same one-target list every time (read-only)
+  local list = service.__targets
+  if not list then
+    list = { { host = service.host, port = service.port or 80 } }
+    service.__targets = list
+  end
+  return list
+end
+
+-- does the log phase have work for this generation (breakers, connection counts)?
+function _M:needs_report()
+  return next(self.upstreams) ~= nil
 end
 
 -- outcome name of an attempt for the breaker; a response counts as an HTTP failure when

@@ -156,11 +156,12 @@ local function header_value_ok(h, v)
   return false
 end
 
-local function headers_ok(list, get_header)
+local function headers_ok(list, get_header, header_arg)
   if not get_header then return false end
   for k = 1, #list do
     local h = list[k]
-    local v = get_header(h.name)
+    local v
+    if header_arg ~= nil then v = get_header(header_arg, h.name) else v = get_header(h.name) end
     if v == nil then return false end
     if type(v) == "table" then
       local any = false
@@ -391,7 +392,7 @@ end
 
 -- check everything but the path prefix (which the trie position guarantees);
 -- returns matched host (or true), end of the regex match, captures
-local function check(e, method, h, hfull, get_header, scheme, path)
+local function check(e, method, h, hfull, get_header, scheme, path, header_arg)
   if scheme and e.protocols and not e.protocols[scheme] then return nil end
   if e.methods and not e.methods[method] then return nil end
   local mhost = true
@@ -400,7 +401,7 @@ local function check(e, method, h, hfull, get_header, scheme, path)
     mhost = match_host(e.hosts, h, hfull)
     if not mhost then return nil end
   end
-  if e.headers and not headers_ok(e.headers, get_header) then return nil end
+  if e.headers and not headers_ok(e.headers, get_header, header_arg) then return nil end
   if e.re then
     local last, caps = e.re:match(path, 1)
     if not last then return nil end
@@ -411,11 +412,11 @@ local function check(e, method, h, hfull, get_header, scheme, path)
 end
 
 -- scan one rank-sorted list; returns the best entry (and its match data) if it beats `best`
-local function scan(list, best, method, h, hfull, get_header, scheme, path)
+local function scan(list, best, method, h, hfull, get_header, scheme, path, header_arg)
   for k = 1, #list do
     local e = list[k]
     if e.rank >= best then return nil end
-    local mhost, last, caps = check(e, method, h, hfull, get_header, scheme, path)
+    local mhost, last, caps = check(e, method, h, hfull, get_header, scheme, path, header_arg)
     if mhost then return e, mhost, last, caps end
   end
   return nil
@@ -423,9 +424,10 @@ end
 
 -- match(method, path, host, get_header, scheme) -> match table | nil
 --   path: request path without the query; host: Host header (port optional);
---   get_header(lower_name) -> string | {strings} | nil, called only for routes with
+--   get_header(lower_name) -> string | {strings} | nil (or get_header(header_arg, name) when
+--   header_arg is given: no closure per request), called only for routes with
 --   header conditions; scheme: "http" | "https" (nil: do not filter on protocols).
-function _M:match(method, path, host, get_header, scheme)
+function _M:match(method, path, host, get_header, scheme, header_arg)
   path = path or "/"
   local h, hfull = normalize_host(host)
 
@@ -466,16 +468,16 @@ function _M:match(method, path, host, get_header, scheme)
     local lists = node.by_host
     local hl = lists and h and lists[h]
     if hl then
-      local e, mh, last, caps = scan(hl, best_rank, method, h, hfull, get_header, scheme, path)
+      local e, mh, last, caps = scan(hl, best_rank, method, h, hfull, get_header, scheme, path, header_arg)
       if e then best, bhost, blast, bcaps, best_rank = e, mh, last, caps, e.rank end
     end
     hl = lists and hfull and hfull ~= h and lists[hfull]
     if hl then
-      local e, mh, last, caps = scan(hl, best_rank, method, h, hfull, get_header, scheme, path)
+      local e, mh, last, caps = scan(hl, best_rank, method, h, hfull, get_header, scheme, path, header_arg)
       if e then best, bhost, blast, bcaps, best_rank = e, mh, last, caps, e.rank end
     end
     if node.any then
-      local e, mh, last, caps = scan(node.any, best_rank, method, h, hfull, get_header, scheme, path)
+      local e, mh, last, caps = scan(node.any, best_rank, method, h, hfull, get_header, scheme, path, header_arg)
       if e then best, bhost, blast, bcaps, best_rank = e, mh, last, caps, e.rank end
     end
   end

@@ -223,9 +223,8 @@ function _M:process(r, ctx)
 
   ctx.phase = "access"
   local match = self.router:match(backend.get_method(r), backend.get_path(r),
-                                  backend.get_host(r),
-                                  function(name) return backend.get_header(r, name) end,
-                                  backend.get_scheme(r))
+                                  backend.get_host(r), backend.get_header,
+                                  backend.get_scheme(r), r)
   if not match then
     ctx.exited = true
     return backend.resp_exit(r, 404, ERR_NO_ROUTE, JSON_HEADERS)

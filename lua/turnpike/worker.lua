@@ -23,7 +23,6 @@ local ipairs = ipairs
 local coroutine_running = coroutine.running
 
 local REQ_T = ffi.typeof("tp_req_t *")
-local UINTPTR_T = ffi.typeof("uintptr_t")
 local ERR_NO_PEER = '{"message":"failure to get a peer from the ring-balancer"}'
 local ERR_UNSUPPORTED = '{"message":"upstream protocol not supported"}'
 local JSON_HEADERS = { ["Content-Type"] = "application/json; charset=utf-8" }
@@ -33,11 +32,20 @@ local _M = {}
 local rn, balancer
 local ctxs = {} -- request address -> ctx, from handle() to log()
 
-local function key_of(lud)
-  return tonumber(cast(UINTPTR_T, lud))
+-- C passes each request as its address (a number): the key of its ctx, and cast
+-- to tp_req_t* for the FFI
+local function key_of(addr)
+  return addr
 end
 
-function _M.init(config_path, generation, worker_index)
+local keep_ctx    -- does any phase after access need the request's ctx?
+local DONE        -- what the coroutine trampoline yields when a job is over (from C)
+
+function _M.init(config_path, generation, worker_index, done)
+  DONE = done
+  -- development aid: TURNPIKE_JIT_LOG=FILE writes LuaJIT's trace log (what compiles, what aborts)
+  local jit_log = os.getenv("TURNPIKE_JIT_LOG")
+  if jit_log then require("jit.v").start(jit_log .. "." .. worker_index) end
   local sdk = sdk_mod.new(backend)
   sdk_mod.install(sdk) -- before plugins load: handlers cache the global at load time
   local cfg, err = config.load_file(config_path)
@@ -58,7 +66,21 @@ function _M.init(config_path, generation, worker_index)
   admin.init { cfg = cfg, backend = backend, runner = rn, generation = generation,
                worker = worker_index, balancer = balancer }
   rn:init_worker()
+  keep_ctx = rn:has_phase("header_filter") or rn:has_phase("body_filter")
+             or rn:has_phase("log") or balancer:needs_report()
   return true
+end
+
+-- Coroutines are reused: C parks each one in this loop between jobs. A job that
+-- waits on I/O yields nothing; a finished job yields DONE. A job that raises
+-- kills its coroutine, which is then not reused.
+function _M.trampoline()
+  local yield = coroutine.yield
+  local fn, a, b = yield(DONE)
+  while true do
+    fn(a, b)
+    fn, a, b = yield(DONE)
+  end
 end
 
 -- C made this generation current: start the timers plugins asked for in init_worker
@@ -71,6 +93,7 @@ function _M.run_timer(lud, id)
 end
 
 function _M.has_phase(name)
+  if name == "log" then return keep_ctx end
   return rn:has_phase(name)
 end
 
@@ -98,7 +121,7 @@ end
 function _M.handle(lud)
   local r = cast(REQ_T, lud)
   local ctx = { shared = {}, plugin = {} }
-  ctxs[key_of(lud)] = ctx
+  if keep_ctx then ctxs[key_of(lud)] = ctx end
   local co = coroutine_running()
   backend.bind(co, r, ctx)
   if backend.is_admin(r) then
