@@ -8,6 +8,7 @@
 local ffi = require "ffi"
 local cjson = require "cjson.safe"
 local C = require "turnpike.ffi.req"
+local yaml = require "turnpike.yaml"
 
 ffi.cdef [[
 int tp_ffi_cache_purge(const char *key, size_t klen);
@@ -177,11 +178,47 @@ local function reload_and_wait(r, trigger)
   reply(r, 504, { message = "the master did not answer the reload in time" })
 end
 
+-- The running node's settings as a `turnpike:` block: the file's own block with the
+-- prefix and plugin folders made absolute (a posted config lives in the prefix).
+local function node_block()
+  local f = io_open(S.cfg.source or "", "rb")
+  local raw
+  if f then
+    local text = f:read("*a")
+    f:close()
+    local doc
+    if text:match("^%s*{") then doc = cjson.decode(text) else doc = yaml.load(text) end
+    raw = type(doc) == "table" and type(doc.turnpike) == "table" and doc.turnpike or nil
+  end
+  raw = raw or {}
+  raw.prefix = S.cfg.node.prefix
+  raw.plugins_path = S.cfg.node.plugins_path
+  if #raw.plugins_path == 0 then raw.plugins_path = cjson.empty_array end
+  return raw
+end
+
+-- A Kong user posts entities only: keep this node's settings (listeners, prefix,
+-- plugin folders) rather than falling back to defaults.
+local function with_node_settings(body, is_json)
+  if is_json then
+    local doc = cjson.decode(body)
+    if type(doc) ~= "table" or doc.turnpike ~= nil then return body end
+    doc.turnpike = node_block()
+    return cjson.encode(doc)
+  end
+  local doc = yaml.load(body)
+  if type(doc) ~= "table" or doc.turnpike ~= nil then return body end
+  -- YAML takes JSON as a flow mapping: one appended line keeps every line number
+  return body .. (body:sub(-1) == "\n" and "" or "\n") .. "turnpike: " .. cjson.encode(node_block()) .. "\n"
+end
+
 local function post_config(r)
   local body, err = S.backend.read_body(r)
   if not body then return reply(r, 400, { message = err }) end
   if body:match("^%s*$") then return reply(r, 400, { message = "empty configuration" }) end
-  local ext = body:match("^%s*{") and "json" or "yml"
+  local is_json = body:match("^%s*{") ~= nil
+  body = with_node_settings(body, is_json)
+  local ext = is_json and "json" or "yml"
   local path = format("%s/posted-%d.%s", S.cfg.node.prefix, C.tp_ffi_now_ms(), ext)
   local f, ferr = io_open(path, "wb")
   if not f then return reply(r, 500, { message = "cannot write " .. path .. ": " .. tostring(ferr) }) end

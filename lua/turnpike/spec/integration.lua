@@ -1147,7 +1147,10 @@ function Gateway:reload(cfg, timeout_s)
     if n and n > before and status == "ok" then return n end
     local logs = self:logs()
     if count(logs, "reload refused") > refused then
-      return -1, logs:match("reload refused[^\n]*") or status
+      -- the newest refusal: the last matching line, not the first in the log
+      local last
+      for line in logs:gmatch("reload refused[^\n]*") do last = line end
+      return -1, last or status
     end
     if not self:alive() then return -1, "the gateway exited during the reload" end
     return false
