@@ -18,6 +18,10 @@ return {
           { latency_metrics = flag() },
           { bandwidth_metrics = flag() },
           { upstream_health_metrics = flag() },
+          -- Kong 3.8's flags for its AI proxy and Wasm filters: accepted so a Kong config
+          -- loads unchanged; turnpike has neither, so they record nothing
+          { ai_metrics = flag() },
+          { wasm_metrics = flag() },
         },
     } },
   },

@@ -40,8 +40,13 @@ end
 describe("Plugin: prometheus (schema)", function()
   it("defaults every metric flag to false, as Kong", function()
     assert.same({ per_consumer = false, status_code_metrics = false, latency_metrics = false,
-                  bandwidth_metrics = false, upstream_health_metrics = false },
+                  bandwidth_metrics = false, upstream_health_metrics = false,
+                  ai_metrics = false, wasm_metrics = false },
                 assert(tp.validate(plugin, {})))
+  end)
+
+  it("accepts Kong 3.8's ai_metrics and wasm_metrics so a Kong config loads", function()
+    assert(tp.validate(plugin, { ai_metrics = true, wasm_metrics = false }))
   end)
 
   it("rejects a flag that is not a boolean", function()
