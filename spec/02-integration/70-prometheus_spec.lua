@@ -97,7 +97,9 @@ describe("Plugin: prometheus (integration, 2 workers)", function()
     send("/pool/x", 1, 200)
     local text
     text, metrics = scrape()
-    assert.is_string(text)
+    assert(text:find("# TYPE kong_nginx_requests_total", 1, true),
+           "GET /metrics lacks the prometheus exporter's output: lua/turnpike/admin.lua must " ..
+           'append require("kong.plugins.prometheus.exporter").collect(S)')
   end)
 
   lazy_teardown(helpers.cleanup)
