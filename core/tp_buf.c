@@ -19,7 +19,7 @@ char *tp_buf_reserve(tp_buf_t *b, size_t n)
         if (b->cap - b->len >= n)
             return b->base + b->len;
     }
-    size_t cap = b->cap ? b->cap : 4096;
+    size_t cap = b->cap ? b->cap : 256; /* small first: most buffers stay small */
     while (cap - b->len < n)
         cap *= 2;
     b->base = tp_realloc(b->base, cap);
@@ -27,7 +27,7 @@ char *tp_buf_reserve(tp_buf_t *b, size_t n)
     return b->base + b->len;
 }
 
-void tp_buf_append(tp_buf_t *b, const void *p, size_t n)
+void tp_buf_append_slow(tp_buf_t *b, const void *p, size_t n)
 {
     if (n == 0)
         return;

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *base;
@@ -28,7 +29,19 @@ static inline char *tp_buf_data(const tp_buf_t *b)
 
 /** Make room for at least n more bytes at the end; returns the write position. */
 char *tp_buf_reserve(tp_buf_t *b, size_t n);
-void tp_buf_append(tp_buf_t *b, const void *p, size_t n);
+void tp_buf_append_slow(tp_buf_t *b, const void *p, size_t n);
+
+/** Append n bytes (inline when they fit: heads are built from many small pieces). */
+static inline void tp_buf_append(tp_buf_t *b, const void *p, size_t n)
+{
+    if (b->cap - b->len >= n) {
+        if (n)
+            memcpy(b->base + b->len, p, n);
+        b->len += n;
+        return;
+    }
+    tp_buf_append_slow(b, p, n);
+}
 void tp_buf_appendf(tp_buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Hot-path appends without printf. */
 void tp_buf_puts(tp_buf_t *b, const char *s);

@@ -28,6 +28,13 @@ const char *tp_ffi_req_method(tp_req_t *r, size_t *len)
     return m;
 }
 
+/* http-parser's method number, or -1 when a plugin changed the method (Lua then
+ * asks for the string). Lets Lua keep one string per method. */
+int tp_ffi_req_method_id(tp_req_t *r)
+{
+    return r->up_method ? -1 : r->method;
+}
+
 const char *tp_ffi_req_path(tp_req_t *r, size_t *len)
 {
     *len = r->path_len;
@@ -202,11 +209,12 @@ void tp_ffi_req_clear_targets(tp_req_t *r)
 
 int tp_ffi_req_add_target(tp_req_t *r, const char *host, size_t hlen, int port)
 {
-    if (r->ntargets >= TP_MAX_TARGETS || hlen >= sizeof(r->targets[0].host))
+    if (r->ntargets >= TP_MAX_TARGETS || hlen >= 256)
         return -EINVAL;
+    if (r->targets == NULL)
+        r->targets = tp_pool_alloc(r->pool, sizeof(tp_target_t) * TP_MAX_TARGETS);
     tp_target_t *t = &r->targets[r->ntargets++];
-    memcpy(t->host, host, hlen);
-    t->host[hlen] = '\0';
+    t->host = tp_pool_strndup(r->pool, host, hlen);
     t->port = port;
     return 0;
 }
@@ -393,4 +401,15 @@ int tp_ffi_req_attempts(tp_req_t *r, int *target, int *outcome, int max)
         outcome[i] = r->attempt_outcome[i];
     }
     return n;
+}
+
+/* Sizes and times for the log phase: out[0] bytes received (head + body), out[1]
+ * bytes sent (head + body), out[2] total ms so far, out[3] upstream ms (to its
+ * response head; -1 when the request was not proxied). */
+void tp_ffi_req_stats(tp_req_t *r, double *out)
+{
+    out[0] = (double)(r->head_bytes + r->body_received);
+    out[1] = (double)(r->bytes_sent + r->head_sent_bytes);
+    out[2] = (double)(tp_now_us() - r->start_us) / 1000.0;
+    out[3] = r->up_header_us ? (double)(r->up_header_us - r->up_start_us) / 1000.0 : -1;
 }

@@ -29,6 +29,7 @@
 #define OUT_HIGH_WATER (256 * 1024)
 #define MAX_URI 8192
 #define DISCARD_LIMIT (1024 * 1024)
+#define IDLE_BUF_MAX 4096 /* buffers larger than this are given back between requests */
 
 static void conn_close(tp_conn_t *c);
 static void conn_flush(tp_conn_t *c);
@@ -129,6 +130,8 @@ static void conn_flush(tp_conn_t *c)
         return;
     }
     ev_io_stop(c->w->loop, &c->wio);
+    if (c->req == NULL && c->out.cap > IDLE_BUF_MAX)
+        tp_buf_free(&c->out); /* idle: do not keep a big buffer */
     if (c->req && c->req->up && c->req->state == TP_REQ_UPSTREAM)
         tp_upstream_resume_read(c->req);
     if (c->closing && c->req == NULL) {
@@ -236,6 +239,7 @@ static void apply_resp_ops(tp_req_t *r)
 static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
 {
     tp_buf_t *b = &c->out;
+    size_t before = tp_buf_size(b);
     int body_allowed = !no_body_status(r->status);
     TP_BUF_LIT(b, "HTTP/1.1 ");
     tp_buf_put_uint(b, (uint64_t)r->status);
@@ -280,6 +284,7 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
     else if (r->http_major == 1 && r->http_minor == 0)
         TP_BUF_LIT(b, "Connection: keep-alive\r\n");
     tp_buf_append(b, "\r\n", 2);
+    r->head_sent_bytes = tp_buf_size(b) - before;
     r->resp_head_sent = 1;
 }
 
@@ -726,6 +731,10 @@ static int on_headers_complete(http_parser *p)
         commit_header(c);
     r->method = (int)p->method;
     r->method_name = http_method_str((enum http_method)p->method);
+    /* header names and values, the request line and the line ends (an estimate
+     * within a few bytes: http-parser does not report the head's exact size) */
+    r->head_bytes = (uint32_t)c->head_bytes + (uint32_t)r->url_len + 16 +
+                    (uint32_t)r->headers.n * 4;
     r->http_major = p->http_major;
     r->http_minor = p->http_minor;
     r->keepalive = http_should_keep_alive(p);
@@ -906,6 +915,8 @@ static void parse_input(tp_conn_t *c)
         c->reading_paused = 1;
         ev_io_stop(c->w->loop, &c->rio);
     }
+    if (tp_buf_size(&c->in) == 0 && c->in.cap > IDLE_BUF_MAX && !c->closing)
+        tp_buf_free(&c->in);
 }
 
 void tp_http_read_body(tp_req_t *r)
@@ -948,10 +959,12 @@ static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_stop(loop, io);
         return;
     }
-    char *dst = tp_buf_reserve(&c->in, READ_CHUNK);
-    ssize_t n = read(c->fd, dst, READ_CHUNK);
+    /* read into the stack, keep only what arrived: a connection's buffers grow
+     * with what it really sends (an idle keep-alive client holds about 1 KB) */
+    char chunk[READ_CHUNK];
+    ssize_t n = read(c->fd, chunk, sizeof(chunk));
     if (n > 0) {
-        c->in.len += (size_t)n;
+        tp_buf_append(&c->in, chunk, (size_t)n);
         if (c->req && !c->req->body_done && c->req->state != TP_REQ_HEADERS)
             set_timer(c, c->w->node.client_body_timeout_ms);
         parse_input(c);

@@ -51,7 +51,7 @@ enum { TP_WAIT_NONE = 0, TP_WAIT_SLEEP, TP_WAIT_BODY, TP_WAIT_IO };
 #define TP_MAX_TARGETS 16
 
 typedef struct {
-    char host[256];
+    char *host; /* in the request's pool */
     int port;
 } tp_target_t;
 
@@ -100,7 +100,7 @@ typedef struct tp_req_s {
     int up_query_set;
     char *up_host_header; /* NULL = target host:port */
     int preserve_host;
-    tp_target_t targets[TP_MAX_TARGETS];
+    tp_target_t *targets; /* TP_MAX_TARGETS slots in the pool, made when Lua sets the first */
     int ntargets, target_idx;
     int connect_timeout_ms, write_timeout_ms, read_timeout_ms;
     int retries, tries;
@@ -120,7 +120,9 @@ typedef struct tp_req_s {
     tp_buf_t exit_body;
     int resp_head_sent;
     int resp_chunked;          /* re-chunking towards the client */
-    uint64_t bytes_sent;
+    uint64_t bytes_sent;      /* body bytes */
+    uint64_t head_sent_bytes; /* status line and headers */
+    uint32_t head_bytes;      /* bytes of the request head */
     int svc_status;
     tp_headers_t svc_headers;
 

@@ -142,8 +142,14 @@ local function metrics(r)
     lines[#lines + 1] = format('turnpike_cache_bytes{state="used"} %d', cs.bytes_used)
     lines[#lines + 1] = format('turnpike_cache_bytes{state="total"} %d', cs.bytes_total)
   end
-  S.backend.resp_exit(r, 200, concat(lines, "\n") .. "\n",
-                      { ["Content-Type"] = "text/plain; version=0.0.4" })
+  local body = concat(lines, "\n") .. "\n"
+  for _, p in ipairs(S.cfg.plugins) do
+    if p.name == "prometheus" and p.enabled ~= false then
+      body = body .. require("kong.plugins.prometheus.exporter").collect(S)
+      break
+    end
+  end
+  S.backend.resp_exit(r, 200, body, { ["Content-Type"] = "text/plain; version=0.0.4" })
 end
 
 local function read_generation_file()

@@ -26,6 +26,7 @@ local REQ_T = ffi.typeof("tp_req_t *")
 local ERR_NO_PEER = '{"message":"failure to get a peer from the ring-balancer"}'
 local ERR_UNSUPPORTED = '{"message":"upstream protocol not supported"}'
 local JSON_HEADERS = { ["Content-Type"] = "application/json; charset=utf-8" }
+local NO_TIMEOUTS = {} -- read-only: a request whose plugins set none
 
 local _M = {}
 
@@ -46,6 +47,12 @@ function _M.init(config_path, generation, worker_index, done)
   -- development aid: TURNPIKE_JIT_LOG=FILE writes LuaJIT's trace log (what compiles, what aborts)
   local jit_log = os.getenv("TURNPIKE_JIT_LOG")
   if jit_log then require("jit.v").start(jit_log .. "." .. worker_index) end
+  -- TURNPIKE_JIT_PROFILE=FILE samples where Lua time goes for 10 s (LuaJIT's jit.p)
+  local jit_prof = os.getenv("TURNPIKE_JIT_PROFILE")
+  if jit_prof and generation == 1 then
+    require("jit.p").start(os.getenv("TURNPIKE_JIT_PROFILE_MODE") or "Fl2", jit_prof .. "." .. worker_index)
+    backend.timer_start(10000, 0, function() require("jit.p").stop() end)
+  end
   local sdk = sdk_mod.new(backend)
   sdk_mod.install(sdk) -- before plugins load: handlers cache the global at load time
   local cfg, err = config.load_file(config_path)
@@ -111,7 +118,7 @@ local function proxy(r, ctx)
     })
   end
   backend.set_targets(r, targets)
-  local t = ctx.timeouts or {}
+  local t = ctx.timeouts or NO_TIMEOUTS
   local route = ctx.route
   backend.set_proxy(r, t.connect or service.connect_timeout, t.write or service.write_timeout,
                     t.read or service.read_timeout, service.retries,
@@ -162,7 +169,14 @@ function _M.log(lud)
   local co = coroutine_running()
   backend.bind(co, r, ctx)
   if ctx.service then balancer:report(ctx, r) end
-  rn:log(r, ctx)
+  if rn:has_phase("log") then
+    -- what log.serialize() reports: sizes and Kong's latency split
+    local received, sent, total, upstream = backend.stats(r)
+    ctx.request_size, ctx.response_size = received, sent
+    ctx.latencies = { request = total, proxy = upstream,
+                      kong = upstream and (total - upstream) or total }
+    rn:log(r, ctx)
+  end
   backend.unbind(co)
 end
 

@@ -53,7 +53,17 @@ local function str(p, n)
   return ffi_string(p, n)
 end
 
-function _M.get_method(r) local p = C.tp_ffi_req_method(r, len_out); return ffi_string(p, len_out[0]) end
+local method_names = {} -- http-parser method number -> its name, made once
+
+function _M.get_method(r)
+  local id = C.tp_ffi_req_method_id(r)
+  local m = method_names[id]
+  if m then return m end
+  local p = C.tp_ffi_req_method(r, len_out)
+  m = ffi_string(p, len_out[0])
+  if id >= 0 then method_names[id] = m end
+  return m
+end
 function _M.get_path(r) local p = C.tp_ffi_req_path(r, len_out); return ffi_string(p, len_out[0]) end
 function _M.get_raw_query(r) local p = C.tp_ffi_req_query(r, len_out); return ffi_string(p, len_out[0]) end
 function _M.get_host(r) local p = C.tp_ffi_req_host(r, len_out); return ffi_string(p, len_out[0]) end
@@ -164,6 +174,15 @@ function _M.sleep(ms)
   end
   if C.tp_ffi_sleep(r, ms) == TP_AGAIN then coroutine_yield() end
   return true
+end
+
+local stats_out = ffi_new("double[4]")
+
+-- stats(r) -> bytes received, bytes sent, total ms, upstream ms (nil if not proxied)
+function _M.stats(r)
+  C.tp_ffi_req_stats(r, stats_out)
+  local up = stats_out[3]
+  return stats_out[0], stats_out[1], stats_out[2], up >= 0 and up or nil
 end
 
 function _M.now_ms() return C.tp_ffi_now_ms() end

@@ -5,6 +5,7 @@ ffi.cdef [[
 typedef struct tp_req_s tp_req_t;
 const char *tp_ffi_req_id(tp_req_t *r);
 const char *tp_ffi_req_method(tp_req_t *r, size_t *len);
+int tp_ffi_req_method_id(tp_req_t *r);
 const char *tp_ffi_req_path(tp_req_t *r, size_t *len);
 const char *tp_ffi_req_query(tp_req_t *r, size_t *len);
 const char *tp_ffi_req_host(tp_req_t *r, size_t *len);
@@ -49,6 +50,7 @@ double tp_ffi_ctl_generation(void);
 int tp_ffi_ctl_post_config(const char *path);
 int tp_ffi_ctl_reload(void);
 int tp_ffi_timer_start(void *gen, double delay_ms, double every_ms, int id);
+void tp_ffi_req_stats(tp_req_t *r, double *out);
 int tp_ffi_req_attempts(tp_req_t *r, int *target, int *outcome, int max);
 ]]
 
