@@ -346,6 +346,18 @@ static void start_fill(tp_cache_req_t *cr, const char *key, size_t klen, int64_t
     }
 }
 
+/* Someone else is fetching this key: wait for it (AGAIN), within the bound. */
+static int wait_for_fill(tp_cache_req_t *cr, double lock_timeout_ms, int64_t now)
+{
+    if (cr->wait_started_ms == 0)
+        cr->wait_started_ms = (uint64_t)now;
+    if ((double)(now - (int64_t)cr->wait_started_ms) >= lock_timeout_ms) {
+        C.h->misses++;
+        return TP_CACHE_MISS_NOFILL;
+    }
+    return TP_CACHE_AGAIN;
+}
+
 /* The decision for one key, lock held. */
 static int decide(tp_req_t *r, tp_cache_req_t *cr, const char *key, size_t klen,
                   double lock_timeout_ms, int64_t now)
@@ -393,16 +405,25 @@ static int decide(tp_req_t *r, tp_cache_req_t *cr, const char *key, size_t klen,
             return cr->filling ? TP_CACHE_MISS_STALE_OK : TP_CACHE_MISS_NOFILL;
         }
     }
-    if (fi != NONE) {
-        /* someone else is fetching this key: wait for it, within the bound */
-        if (cr->wait_started_ms == 0)
-            cr->wait_started_ms = (uint64_t)now;
-        if ((double)(now - (int64_t)cr->wait_started_ms) >= lock_timeout_ms) {
-            C.h->misses++;
-            return TP_CACHE_MISS_NOFILL;
-        }
-        return TP_CACHE_AGAIN;
-    }
+    if (fi != NONE)
+        return wait_for_fill(cr, lock_timeout_ms, now);
+    start_fill(cr, key, klen, now);
+    C.h->misses++;
+    return cr->filling ? TP_CACHE_MISS_FILL : TP_CACHE_MISS_NOFILL;
+}
+
+/* A refresh (request Cache-Control: no-cache): the stored copy is not used, but
+ * the answer is stored. Coalesced with other fills of the key like a miss. */
+static int decide_refresh(tp_req_t *r, tp_cache_req_t *cr, const char *key, size_t klen,
+                          double lock_timeout_ms, int64_t now)
+{
+    uint32_t ri, fi;
+    find(key, klen, &ri, &fi);
+    if (fi != NONE && pid_alive(C.entries[fi].fill_pid) &&
+        now - C.entries[fi].fill_started < FILL_ABANDON_MS)
+        return wait_for_fill(cr, lock_timeout_ms, now);
+    if (fi != NONE)
+        remove_entry(fi);
     start_fill(cr, key, klen, now);
     C.h->misses++;
     return cr->filling ? TP_CACHE_MISS_FILL : TP_CACHE_MISS_NOFILL;
@@ -414,8 +435,13 @@ static void on_wait_poll(struct ev_loop *loop, ev_timer *t, int revents)
     tp_bridge_resume(r);
 }
 
-int tp_ffi_cache_lookup(tp_req_t *r, const char *key, size_t klen, double swr_ms, double sie_ms,
-                        double lock_timeout_ms, int *age_s)
+typedef int (*decide_fn)(tp_req_t *r, tp_cache_req_t *cr, const char *key, size_t klen,
+                         double lock_timeout_ms, int64_t now);
+
+/* Look a key up under the lock with `decide`; on AGAIN arm a short poll that
+ * resumes the request (the filler may be another worker: nothing to wait on). */
+static int consult(tp_req_t *r, const char *key, size_t klen, double lock_timeout_ms,
+                   decide_fn decide_with)
 {
     if (klen == 0 || klen > TP_CACHE_KEY_MAX)
         return -EINVAL;
@@ -426,9 +452,8 @@ int tp_ffi_cache_lookup(tp_req_t *r, const char *key, size_t klen, double swr_ms
     cr->klen = (uint16_t)klen;
     if (lock() < 0)
         return TP_CACHE_MISS_NOFILL;
-    int rc = decide(r, cr, key, klen, lock_timeout_ms, (int64_t)tp_wall_ms());
+    int rc = decide_with(r, cr, key, klen, lock_timeout_ms, (int64_t)tp_wall_ms());
     unlock();
-    *age_s = cr->age_s;
     if (rc == TP_CACHE_AGAIN) {
         ev_timer_init(&r->sleep_timer, on_wait_poll, WAIT_POLL_MS / 1000.0, 0.0);
         ev_timer_start(r->w->loop, &r->sleep_timer);
@@ -437,44 +462,19 @@ int tp_ffi_cache_lookup(tp_req_t *r, const char *key, size_t klen, double swr_ms
     return rc;
 }
 
-/* A refresh (request Cache-Control: no-cache): the stored copy is not used, but
- * the answer is stored. Coalesced with other fills of the key like a miss. */
+/* swr_ms / sie_ms are the plugin's windows; they matter when storing (an entry
+ * carries its own windows), so a lookup only passes them through the API. */
+int tp_ffi_cache_lookup(tp_req_t *r, const char *key, size_t klen, double swr_ms, double sie_ms,
+                        double lock_timeout_ms, int *age_s)
+{
+    int rc = consult(r, key, klen, lock_timeout_ms, decide);
+    *age_s = r->cache ? r->cache->age_s : 0;
+    return rc;
+}
+
 int tp_ffi_cache_refresh(tp_req_t *r, const char *key, size_t klen, double lock_timeout_ms)
 {
-    if (klen == 0 || klen > TP_CACHE_KEY_MAX)
-        return -EINVAL;
-    tp_cache_req_t *cr = req_cache(r);
-    if (cr->filling || cr->serve)
-        return -EALREADY;
-    memcpy(cr->key, key, klen);
-    cr->klen = (uint16_t)klen;
-    if (lock() < 0)
-        return TP_CACHE_MISS_NOFILL;
-    int64_t now = (int64_t)tp_wall_ms();
-    uint32_t ri, fi;
-    find(key, klen, &ri, &fi);
-    int rc;
-    if (fi != NONE && pid_alive(C.entries[fi].fill_pid) &&
-        now - C.entries[fi].fill_started < FILL_ABANDON_MS) {
-        if (cr->wait_started_ms == 0)
-            cr->wait_started_ms = (uint64_t)now;
-        rc = (double)(now - (int64_t)cr->wait_started_ms) >= lock_timeout_ms ? TP_CACHE_MISS_NOFILL
-                                                                             : TP_CACHE_AGAIN;
-    } else {
-        if (fi != NONE)
-            remove_entry(fi);
-        start_fill(cr, key, klen, now);
-        rc = cr->filling ? TP_CACHE_MISS_FILL : TP_CACHE_MISS_NOFILL;
-    }
-    if (rc != TP_CACHE_AGAIN)
-        C.h->misses++;
-    unlock();
-    if (rc == TP_CACHE_AGAIN) {
-        ev_timer_init(&r->sleep_timer, on_wait_poll, WAIT_POLL_MS / 1000.0, 0.0);
-        ev_timer_start(r->w->loop, &r->sleep_timer);
-        r->wait = TP_WAIT_SLEEP;
-    }
-    return rc;
+    return consult(r, key, klen, lock_timeout_ms, decide_refresh);
 }
 
 /* How long the copy this request took stays fresh, in ms from now (negative:
