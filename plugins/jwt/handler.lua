@@ -6,6 +6,7 @@
 local cjson = require "cjson.safe"
 local crypto = require "turnpike.ffi.crypto"
 local jwt = require "turnpike.jwt"
+local auth = require "turnpike.auth"
 
 local turnpike = turnpike
 
@@ -16,11 +17,6 @@ local tostring = tostring
 local setmetatable = setmetatable
 local concat = table.concat
 
-local HEADER_CONSUMER_ID = "X-Consumer-ID"
-local HEADER_CONSUMER_CUSTOM_ID = "X-Consumer-Custom-ID"
-local HEADER_CONSUMER_USERNAME = "X-Consumer-Username"
-local HEADER_CREDENTIAL_IDENTIFIER = "X-Credential-Identifier"
-local HEADER_ANONYMOUS = "X-Anonymous-Consumer"
 local HEADER_SCOPE = "X-Authenticated-Scope"
 
 local ERR_UNAUTHORIZED = "Unauthorized"
@@ -213,21 +209,13 @@ local function scope_of(claims)
   return nil
 end
 
--- Sets the upstream identity headers, always replacing whatever the client sent.
+-- Sets the upstream identity headers (X-Credential-Identifier is the secret's key) and the
+-- token's scope, always replacing whatever the client sent.
 local function set_consumer(consumer, credential, token, claims)
-  if consumer or credential then
-    turnpike.client.authenticate(consumer, credential)
-  end
+  auth.set_consumer(consumer, credential, credential and credential.key)
+  local scope = claims and scope_of(claims)
   local req = turnpike.service.request
-  local function put(name, value)
-    if value ~= nil then req.set_header(name, tostring(value)) else req.clear_header(name) end
-  end
-  put(HEADER_CONSUMER_ID, consumer and consumer.id)
-  put(HEADER_CONSUMER_CUSTOM_ID, consumer and consumer.custom_id)
-  put(HEADER_CONSUMER_USERNAME, consumer and consumer.username)
-  put(HEADER_CREDENTIAL_IDENTIFIER, credential and credential.key)
-  put(HEADER_ANONYMOUS, not credential and "true" or nil)
-  put(HEADER_SCOPE, claims and scope_of(claims))
+  if scope ~= nil then req.set_header(HEADER_SCOPE, scope) else req.clear_header(HEADER_SCOPE) end
   local shared = turnpike.ctx.shared
   shared.authenticated_jwt_token = token
   shared.authenticated_jwt_claims = claims
@@ -314,11 +302,9 @@ function JwtHandler:access(conf)
     for k, v in pairs(err.errors or {}) do body[k] = v end
     return turnpike.response.exit(err.status, body, err.headers)
   end
-  local anonymous = turnpike.client.load_consumer(conf.anonymous, true)
+  local anonymous, aerr = auth.load_anonymous(conf.anonymous)
   if not anonymous then
-    local msg = "anonymous consumer " .. conf.anonymous .. " is configured but doesn't exist"
-    turnpike.log.err(msg)
-    return turnpike.response.error(500, msg)
+    return turnpike.response.error(aerr.status, aerr.message)
   end
   set_consumer(anonymous, nil, nil, nil)
 end

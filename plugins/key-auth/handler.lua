@@ -1,17 +1,12 @@
 -- key-auth: authenticates a consumer by an API key sent in a header, the query string or the
 -- body, as Kong's key-auth. Keys are looked up in turnpike.db.keyauth_credentials, built once
 -- per configuration generation.
+local auth = require "turnpike.auth"
+
 local turnpike = turnpike
 
 local type = type
 local ipairs = ipairs
-local tostring = tostring
-
-local HEADER_CONSUMER_ID = "X-Consumer-ID"
-local HEADER_CONSUMER_CUSTOM_ID = "X-Consumer-Custom-ID"
-local HEADER_CONSUMER_USERNAME = "X-Consumer-Username"
-local HEADER_CREDENTIAL_IDENTIFIER = "X-Credential-Identifier"
-local HEADER_ANONYMOUS = "X-Anonymous-Consumer"
 
 local ERR_NO_KEY = "No API key found in request"
 local ERR_INVALID_CREDENTIALS = "Invalid authentication credentials"
@@ -21,22 +16,6 @@ local KeyAuthHandler = { PRIORITY = 1250, VERSION = "1.0.0" }
 
 local function challenge(conf)
   return { ["WWW-Authenticate"] = 'Key realm="' .. (conf.realm or "kong") .. '"' }
-end
-
--- Sets the upstream identity headers, always replacing whatever the client sent.
-local function set_consumer(consumer, credential)
-  local req = turnpike.service.request
-  if consumer then
-    turnpike.client.authenticate(consumer, credential)
-  end
-  local function put(name, value)
-    if value ~= nil then req.set_header(name, tostring(value)) else req.clear_header(name) end
-  end
-  put(HEADER_CONSUMER_ID, consumer and consumer.id)
-  put(HEADER_CONSUMER_CUSTOM_ID, consumer and consumer.custom_id)
-  put(HEADER_CONSUMER_USERNAME, consumer and consumer.username)
-  put(HEADER_CREDENTIAL_IDENTIFIER, credential and credential.id)
-  put(HEADER_ANONYMOUS, not credential and "true" or nil)
 end
 
 -- find_key(conf) -> key | nil, err. Looks in the header, then the query, then the body, for
@@ -98,7 +77,7 @@ local function authenticate(conf)
   if not consumer then
     return nil, { status = 401, message = ERR_INVALID_CREDENTIALS, headers = challenge(conf) }
   end
-  set_consumer(consumer, credential)
+  auth.set_consumer(consumer, credential, credential.id)
   return true
 end
 
@@ -117,13 +96,11 @@ function KeyAuthHandler:access(conf)
   if not conf.anonymous then
     return turnpike.response.error(err.status, err.message, err.headers)
   end
-  local anonymous = turnpike.client.load_consumer(conf.anonymous, true)
+  local anonymous, aerr = auth.load_anonymous(conf.anonymous)
   if not anonymous then
-    local msg = "anonymous consumer " .. conf.anonymous .. " is configured but doesn't exist"
-    turnpike.log.err(msg)
-    return turnpike.response.error(500, msg)
+    return turnpike.response.error(aerr.status, aerr.message)
   end
-  set_consumer(anonymous, nil)
+  auth.set_consumer(anonymous, nil, nil)
 end
 
 KeyAuthHandler.ERR_NO_KEY = ERR_NO_KEY

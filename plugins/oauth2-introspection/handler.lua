@@ -15,6 +15,7 @@
 -- ctx.shared.authenticated_scopes (a list) feeds the scopes plugin.
 local cjson = require "cjson.safe"
 local util = require "turnpike.sdk.util"
+local auth = require "turnpike.auth"
 local cache = require "kong.plugins.oauth2-introspection.cache"
 local tokens = require "kong.plugins.oauth2-introspection.token"
 
@@ -29,11 +30,6 @@ local concat = table.concat
 local floor = math.floor
 local min = math.min
 
-local HEADER_CONSUMER_ID = "X-Consumer-ID"
-local HEADER_CONSUMER_CUSTOM_ID = "X-Consumer-Custom-ID"
-local HEADER_CONSUMER_USERNAME = "X-Consumer-Username"
-local HEADER_CREDENTIAL_IDENTIFIER = "X-Credential-Identifier"
-local HEADER_ANONYMOUS = "X-Anonymous-Consumer"
 local HEADER_SCOPE = "X-Authenticated-Scope"
 local CREDENTIAL_PREFIX = "x-credential-"
 -- claim -> upstream header
@@ -201,19 +197,15 @@ local function scopes_of(claims)
   return out
 end
 
--- Sets the upstream identity headers, always replacing whatever the client sent.
+-- Sets the upstream identity headers (X-Credential-Identifier is the credential's id) and
+-- the claim headers, always replacing whatever the client sent.
 local function set_identity(conf, consumer, credential, claims)
-  if consumer or credential then turnpike.client.authenticate(consumer, credential) end
+  auth.set_consumer(consumer, credential, credential and credential.id)
+  if not claims then return end
   local req = turnpike.service.request
   local function put(name, value)
     if value ~= nil then req.set_header(name, header_value(value)) else req.clear_header(name) end
   end
-  put(HEADER_CONSUMER_ID, consumer and consumer.id)
-  put(HEADER_CONSUMER_CUSTOM_ID, consumer and consumer.custom_id)
-  put(HEADER_CONSUMER_USERNAME, consumer and consumer.username)
-  put(HEADER_CREDENTIAL_IDENTIFIER, credential and credential.id)
-  put(HEADER_ANONYMOUS, not credential and "true" or nil)
-  if not claims then return end
   for _, pair in ipairs(CLAIM_HEADERS) do put(pair[2], claims[pair[1]]) end
   for _, name in ipairs(conf.custom_claims_forward) do put("X-Credential-" .. name, claims[name]) end
   local scopes = scopes_of(claims)
@@ -263,11 +255,9 @@ function Oauth2IntrospectionHandler:access(conf)
   if not conf.anonymous or err.unavailable or err.status ~= 401 then
     return turnpike.response.exit(err.status, err.body, err.headers)
   end
-  local anonymous = turnpike.client.load_consumer(conf.anonymous, true)
+  local anonymous, aerr = auth.load_anonymous(conf.anonymous)
   if not anonymous then
-    local msg = "anonymous consumer " .. conf.anonymous .. " is configured but doesn't exist"
-    turnpike.log.err(msg)
-    return turnpike.response.error(500, msg)
+    return turnpike.response.error(aerr.status, aerr.message)
   end
   set_identity(conf, anonymous, nil, nil)
 end
