@@ -6,6 +6,7 @@
 -- still run for that response.
 local cjson = require "cjson.safe"
 local phase = require "turnpike.sdk.phase"
+local util = require "turnpike.sdk.util"
 
 local type = type
 local pairs = pairs
@@ -14,6 +15,8 @@ local tostring = tostring
 local error = error
 local floor = math.floor
 local check = phase.check
+local check_header = util.check_header
+local header_value = util.header_value
 
 local REWRITE_ACCESS = phase.REWRITE_ACCESS
 local RESPONSE_WRITE = phase.RESPONSE_WRITE
@@ -43,32 +46,6 @@ local function check_status(status, lo, hi)
   if type(status) ~= "number" or floor(status) ~= status or status < lo or status > hi then
     error("code must be a number between " .. lo .. " and " .. hi, 3)
   end
-end
-
-local function check_header(name, value, allow_nil)
-  if type(name) ~= "string" or name == "" then error("header name must be a string", 3) end
-  local tv = type(value)
-  if value == nil and allow_nil then return end
-  if tv == "table" then
-    for _, v in ipairs(value) do
-      if type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean" then
-        error("invalid header value in array '" .. name .. "': got " .. type(v) ..
-              ", expected string", 3)
-      end
-    end
-  elseif tv ~= "string" and tv ~= "number" and tv ~= "boolean" then
-    error("invalid header value for '" .. name .. "': got " .. tv ..
-          ", expected array of string, string, number or boolean", 3)
-  end
-end
-
-local function header_value(v)
-  if type(v) == "table" then
-    local out = {}
-    for i, x in ipairs(v) do out[i] = tostring(x) end
-    return out
-  end
-  return tostring(v)
 end
 
 local _M = { MESSAGES = MESSAGES }
@@ -136,7 +113,7 @@ function _M.new(backend)
 
   function response.get_headers(max_headers)
     local r = check(backend, AFTER_HEADERS, "response.get_headers")
-    return require("turnpike.sdk.util").headers_table(backend.resp_get_headers(r))
+    return util.headers_table(backend.resp_get_headers(r))
   end
 
   function response.set_header(name, value)
@@ -156,7 +133,7 @@ function _M.new(backend)
   end
 
   function response.clear_header(name)
-    check_header(name, nil, true)
+    if type(name) ~= "string" or name == "" then error("header name must be a string", 2) end
     local r = check(backend, RESPONSE_WRITE, "response.clear_header")
     backend.resp_clear_header(r, name)
   end

@@ -15,6 +15,8 @@ local tostring = tostring
 local error = error
 local floor = math.floor
 local check = phase.check
+local check_header = util.check_header
+local header_value = util.header_value
 
 local REWRITE_ACCESS = phase.REWRITE_ACCESS
 local AFTER_HEADERS = phase.AFTER_HEADERS
@@ -25,30 +27,6 @@ local METHODS = {
   MKCOL = true, COPY = true, MOVE = true, PROPFIND = true, PROPPATCH = true, LOCK = true,
   UNLOCK = true, PATCH = true, TRACE = true, CONNECT = true,
 }
-
-local function check_header(name, value)
-  if type(name) ~= "string" or name == "" then error("header name must be a string", 3) end
-  local tv = type(value)
-  if tv == "table" then
-    for _, v in ipairs(value) do
-      if type(v) ~= "string" and type(v) ~= "number" and type(v) ~= "boolean" then
-        error("invalid header value in array '" .. name .. "'", 3)
-      end
-    end
-  elseif tv ~= "string" and tv ~= "number" and tv ~= "boolean" then
-    error("invalid header value for '" .. name .. "': got " .. tv ..
-          ", expected array of string, string, number or boolean", 3)
-  end
-end
-
-local function header_value(v)
-  if type(v) == "table" then
-    local out = {}
-    for i, x in ipairs(v) do out[i] = tostring(x) end
-    return out
-  end
-  return tostring(v)
-end
 
 local function valid_port(p)
   return type(p) == "number" and floor(p) == p and p >= 0 and p <= 65535

@@ -1,5 +1,7 @@
--- turnpike.sdk.util: query-string and form encoding shared by request and service.request.
+-- turnpike.sdk.util: query-string and form encoding shared by request and service.request,
+-- and the header checks shared by response and service.request.
 local type = type
+local error = error
 local pairs = pairs
 local ipairs = ipairs
 local tostring = tostring
@@ -93,6 +95,36 @@ local HEADERS_MT = {
 
 function _M.headers_table(t)
   return setmetatable(t or {}, HEADERS_MT)
+end
+
+-- check_header(name, value): a header a plugin sets must have a non-empty name and a string,
+-- number or boolean value (or an array of them); anything else is the caller's bug, raised
+-- at the caller of the SDK function that called this one (Kong's messages).
+function _M.check_header(name, value)
+  if type(name) ~= "string" or name == "" then error("header name must be a string", 3) end
+  local tv = type(value)
+  if tv == "table" then
+    for _, v in ipairs(value) do
+      local t = type(v)
+      if t ~= "string" and t ~= "number" and t ~= "boolean" then
+        error("invalid header value in array '" .. name .. "': got " .. t ..
+              ", expected string", 3)
+      end
+    end
+  elseif tv ~= "string" and tv ~= "number" and tv ~= "boolean" then
+    error("invalid header value for '" .. name .. "': got " .. tv ..
+          ", expected array of string, string, number or boolean", 3)
+  end
+end
+
+-- header_value(v) -> string | {string, ...}: a checked value as the backend takes it.
+function _M.header_value(v)
+  if type(v) == "table" then
+    local out = {}
+    for i, x in ipairs(v) do out[i] = tostring(x) end
+    return out
+  end
+  return tostring(v)
 end
 
 -- content_type_of("application/json; charset=utf-8") -> "application/json"
