@@ -322,35 +322,33 @@ function validate_field(def, v, keys, errs)
   return out
 end
 
+-- count_nonempty(rec, names) -> how many of the named (dotted) fields are set.
+local function count_nonempty(rec, names)
+  local n = 0
+  for _, f in ipairs(names) do
+    if is_nonempty(get_field(rec, f)) then n = n + 1 end
+  end
+  return n
+end
+
 -- Each check returns nil when it passes, else (field name or nil, message).
 ENTITY_CHECKS = {
   at_least_one_of = function(rec, names)
-    for _, n in ipairs(names) do
-      if is_nonempty(get_field(rec, n)) then return nil end
-    end
+    if count_nonempty(rec, names) > 0 then return nil end
     return nil, "at least one of these fields must be non-empty: " .. quoted_list(names)
   end,
   only_one_of = function(rec, names)
-    local n = 0
-    for _, f in ipairs(names) do
-      if is_nonempty(get_field(rec, f)) then n = n + 1 end
-    end
+    local n = count_nonempty(rec, names)
     if n == 1 then return nil end
     return nil, "exactly one of these fields must be non-empty: " .. quoted_list(names)
   end,
   mutually_exclusive = function(rec, names)
-    local n = 0
-    for _, f in ipairs(names) do
-      if is_nonempty(get_field(rec, f)) then n = n + 1 end
-    end
+    local n = count_nonempty(rec, names)
     if n <= 1 then return nil end
     return nil, "only one or none of these fields must be set: " .. quoted_list(names)
   end,
   mutually_required = function(rec, names)
-    local n = 0
-    for _, f in ipairs(names) do
-      if is_nonempty(get_field(rec, f)) then n = n + 1 end
-    end
+    local n = count_nonempty(rec, names)
     if n == 0 or n == #names then return nil end
     return nil, "all or none of these fields must be set: " .. quoted_list(names)
   end,
@@ -375,10 +373,7 @@ ENTITY_CHECKS = {
       names, err = arg.else_then_at_least_one_of, arg.else_then_err
       if arg.else_match and (iv == nil or check_rules(arg.else_match, iv)) then names = nil end
     end
-    if not names then return nil end
-    for _, n in ipairs(names) do
-      if is_nonempty(get_field(rec, n)) then return nil end
-    end
+    if not names or count_nonempty(rec, names) > 0 then return nil end
     local msg = "at least one of these fields must be non-empty: " .. quoted_list(names)
     if err then msg = err:gsub("%%s", quoted_list(names)) end
     return nil, msg
