@@ -577,6 +577,16 @@ local function read_response(conn, opts)
 end
 _M.read_response = read_response
 
+-- read_final_response(conn, opts) -> res | nil, err: skips interim 1xx answers (100 Continue),
+-- but not 101, after which the connection no longer speaks HTTP.
+local function read_final_response(conn, opts)
+  local res, err
+  repeat
+    res, err = read_response(conn, opts)
+  until not res or res.status >= 200 or res.status == 101
+  return res, err
+end
+
 local function encode_query(q)
   if type(q) == "string" then return q end
   local keys = {}
@@ -644,10 +654,7 @@ function _M.http(port, opts)
     conn:close()
     return nil, "send: " .. serr
   end
-  local res, rerr
-  repeat
-    res, rerr = read_response(conn, opts)
-  until not res or res.status >= 200 or res.status == 101
+  local res, rerr = read_final_response(conn, opts)
   conn:close()
   return res, rerr
 end
@@ -667,11 +674,7 @@ function Client:request(opts)
   opts = opts or {}
   local ok, err = self.conn:send(build_request(self.port, opts), opts.timeout_ms)
   if not ok then return nil, "send: " .. err end
-  local res, rerr
-  repeat
-    res, rerr = read_response(self.conn, opts)
-  until not res or res.status >= 200 or res.status == 101
-  return res, rerr
+  return read_final_response(self.conn, opts)
 end
 
 -- closed(timeout_s) -> true once the peer closed the connection (within the timeout)
