@@ -255,10 +255,10 @@ kv case_s "$CASE_S"
 kv pinned "$([ -n "$GW" ] && echo yes || echo no)"
 kv versions "$("$TP" version 2>&1 | head -n 1); $(nginx -v 2>&1 | sed 's/.*: //'); $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 
-set -- $(ports 14)
+set -- $(ports 18)
 UP_PORT=$1 P_TP=$2 P_NGX=$3 P_NOOP=$4 P_R1000=$5 P_KEY=$6 P_LUA=$7 P_HS=$8 P_HSU=$9
 shift 9
-P_RS=$1 P_RL=$2 P_RELOAD=$3
+P_RS=$1 P_RL=$2 P_RELOAD=$3 P_RLR=$4 P_CACHE=$5 P_NCACHE=$6 P_REDIS=$7
 
 # Keys and tokens.
 APIKEY=bench-key-0123456789
@@ -304,6 +304,17 @@ echo "$B/tokens.lua" > "$W/tp-jwt-hs256-uniq/script"
 start_turnpike tp-jwt-rs256 jwt-rs256.yml "$P_RS" RSA_PUB="@$W/rs.pub"
 echo "Authorization: Bearer $(cat "$W/rs.token")" > "$W/tp-jwt-rs256/header"
 start_turnpike tp-rate-limiting rate-limiting.yml "$P_RL"
+# a redis-server for the redis policy, on the load core like the upstream
+mkdir -p "$W/redis"
+$LOAD redis-server --port "$P_REDIS" --bind 127.0.0.1 --save '' --appendonly no \
+    > "$W/redis/log" 2>&1 &
+echo $! > "$W/redis/master"
+track $! TERM
+i=0
+while [ $i -lt 50 ] && ! redis-cli -p "$P_REDIS" ping > /dev/null 2>&1; do sleep 0.1; i=$((i + 1)); done
+start_turnpike tp-rate-limiting-redis rate-limiting-redis.yml "$P_RLR" REDIS_PORT="$P_REDIS"
+start_turnpike tp-cache-hit proxy-cache.yml "$P_CACHE"
+start_nginx nginx-cache cache.conf "$P_NCACHE" || kv missing nginx-cache
 if start_nginx nginx-lua lua.conf "$P_LUA" APIKEY="$APIKEY"; then
     echo "apikey: $APIKEY" > "$W/nginx-lua/header"
     kv nginx_lua loaded
@@ -313,7 +324,7 @@ else
 fi
 
 # Every target answers what it should before anything is measured.
-TARGETS="tp-plain nginx tp-noop3 tp-routes1000 tp-key-auth tp-jwt-hs256 tp-jwt-hs256-uniq tp-jwt-rs256 tp-rate-limiting nginx-lua"
+TARGETS="tp-plain nginx tp-noop3 tp-routes1000 tp-key-auth tp-jwt-hs256 tp-jwt-hs256-uniq tp-jwt-rs256 tp-rate-limiting tp-rate-limiting-redis tp-cache-hit nginx-cache nginx-lua"
 RUN=""
 for t in $TARGETS; do
     [ -f "$W/$t/master" ] && [ -d /proc/"$(cat "$W/$t/master")" ] || { kv missing "$t"; continue; }

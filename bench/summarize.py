@@ -17,6 +17,9 @@ LABELS = {
     "tp-jwt-hs256-uniq": "turnpike, jwt HS256 + exp (12,000 distinct tokens)",
     "tp-jwt-rs256": "turnpike, jwt RS256 + exp (one token)",
     "tp-rate-limiting": "turnpike, rate-limiting local (second: 1000000)",
+    "tp-rate-limiting-redis": "turnpike, rate-limiting redis (second: 1000000)",
+    "tp-cache-hit": "turnpike, proxy-cache hits",
+    "nginx-cache": "NGINX, proxy_cache hits",
     "nginx-lua": "NGINX + lua, key lookup in a Lua table",
 }
 
@@ -167,7 +170,9 @@ def main(work):
     cases = [("tp-plain", "tp-plain"), ("tp-noop3", "tp-plain"), ("tp-routes1000", "tp-plain"),
              ("tp-key-auth", "tp-plain"), ("tp-jwt-hs256", "tp-plain"),
              ("tp-jwt-hs256-uniq", "tp-plain"), ("tp-jwt-rs256", "tp-plain"),
-             ("tp-rate-limiting", "tp-plain"), ("nginx", "nginx"), ("nginx-lua", "nginx")]
+             ("tp-rate-limiting", "tp-plain"), ("tp-rate-limiting-redis", "tp-plain"),
+             ("tp-cache-hit", "tp-plain"), ("nginx", "nginx"), ("nginx-lua", "nginx"),
+             ("nginx-cache", "nginx")]
     for name, base in cases:
         s, b = stats.get(name), stats.get(base)
         if not s or not b:
