@@ -28,6 +28,15 @@ static void push_req(lua_State *L, tp_req_t *r)
     lua_pushnumber(L, (lua_Number)(uintptr_t)r);
 }
 
+/* The request whose Lua runs right now (set around every resume and filter call;
+ * one worker runs one Lua call at a time). Lua asks for it with tp_ffi_current. */
+static tp_req_t *current_req;
+
+double tp_ffi_current(void)
+{
+    return (double)(uintptr_t)current_req;
+}
+
 /* What the trampoline yields when a job is over: its address is the sentinel. */
 static const char job_done = 0;
 #define DONE_ADDR ((void *)&job_done)
@@ -143,7 +152,10 @@ static void phase_finished(tp_req_t *r)
 /* Resume co with nargs already pushed; deal with waiting, a finished job, errors. */
 static void run(tp_req_t *r, lua_State *co, int nargs)
 {
+    tp_req_t *prev = current_req;
+    current_req = r;
     int rc = lua_resume(co, nargs);
+    current_req = prev;
     if (rc == LUA_YIELD) {
         int done = lua_gettop(co) == 1 && lua_touserdata(co, 1) == DONE_ADDR;
         lua_settop(co, 0);
@@ -274,7 +286,11 @@ void tp_bridge_header_filter(tp_req_t *r)
     lua_pushcfunction(L, pcall_traceback);
     lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_header_filter);
     push_req(L, r);
-    if (lua_pcall(L, 1, 0, -3) != 0)
+    tp_req_t *prev = current_req;
+    current_req = r;
+    int rc = lua_pcall(L, 1, 0, -3);
+    current_req = prev;
+    if (rc != 0)
         tp_log(TP_LOG_ERR, "[request %s] header_filter: %s", tp_req_id(r), lua_tostring(L, -1));
     lua_settop(L, 0);
 }
@@ -292,7 +308,11 @@ void tp_bridge_body_filter(tp_req_t *r, const char *data, size_t n, int eof, tp_
     push_req(L, r);
     lua_pushlstring(L, data ? data : "", n);
     lua_pushboolean(L, eof);
-    if (lua_pcall(L, 3, 1, -5) != 0) {
+    tp_req_t *prev = current_req;
+    current_req = r;
+    int rc = lua_pcall(L, 3, 1, -5);
+    current_req = prev;
+    if (rc != 0) {
         tp_log(TP_LOG_ERR, "[request %s] body_filter: %s", tp_req_id(r), lua_tostring(L, -1));
         tp_buf_append(out, data, n);
     } else if (lua_isstring(L, -1)) {

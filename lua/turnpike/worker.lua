@@ -20,7 +20,6 @@ local cast = ffi.cast
 local tonumber = tonumber
 local tostring = tostring
 local ipairs = ipairs
-local coroutine_running = coroutine.running
 
 local REQ_T = ffi.typeof("tp_req_t *")
 local ERR_NO_PEER = '{"message":"failure to get a peer from the ring-balancer"}'
@@ -31,13 +30,9 @@ local NO_TIMEOUTS = {} -- read-only: a request whose plugins set none
 local _M = {}
 
 local rn, balancer
-local ctxs = {} -- request address -> ctx, from handle() to log()
 
--- C passes each request as its address (a number): the key of its ctx, and cast
--- to tp_req_t* for the FFI
-local function key_of(addr)
-  return addr
-end
+-- C passes each request as its address (a number): the key of its binding in the
+-- backend, and cast to tp_req_t* for the FFI.
 
 local keep_ctx    -- does any phase after access need the request's ctx?
 local DONE        -- what the coroutine trampoline yields when a job is over (from C)
@@ -125,12 +120,10 @@ local function proxy(r, ctx)
                     route and route.preserve_host)
 end
 
-function _M.handle(lud)
-  local r = cast(REQ_T, lud)
+function _M.handle(addr)
+  local r = cast(REQ_T, addr)
   local ctx = { shared = {}, plugin = {} }
-  if keep_ctx then ctxs[key_of(lud)] = ctx end
-  local co = coroutine_running()
-  backend.bind(co, r, ctx)
+  backend.bind(addr, r, ctx)
   if backend.is_admin(r) then
     ctx.admin = true
     admin.handle(r, ctx)
@@ -138,46 +131,37 @@ function _M.handle(lud)
     rn:process(r, ctx)
     if backend.resp_get_source(r) == nil then proxy(r, ctx) end
   end
-  backend.unbind(co)
+  -- later phases find the request through its binding; without them it ends here
+  if not keep_ctx then backend.unbind(addr) end
 end
 
-function _M.header_filter(lud)
-  local ctx = ctxs[key_of(lud)]
+function _M.header_filter(addr)
+  local r, ctx = backend.current()
   if not ctx or ctx.admin then return end
-  local r = cast(REQ_T, lud)
-  backend.set_direct(r, ctx)
   rn:header_filter(r, ctx)
-  backend.set_direct(nil, nil)
 end
 
-function _M.body_filter(lud, chunk, eof)
-  local ctx = ctxs[key_of(lud)]
+function _M.body_filter(addr, chunk, eof)
+  local r, ctx = backend.current()
   if not ctx or ctx.admin then return chunk end
-  local r = cast(REQ_T, lud)
-  backend.set_direct(r, ctx)
-  chunk = rn:body_filter(r, ctx, chunk, eof)
-  backend.set_direct(nil, nil)
-  return chunk
+  return rn:body_filter(r, ctx, chunk, eof)
 end
 
-function _M.log(lud)
-  local k = key_of(lud)
-  local ctx = ctxs[k]
-  ctxs[k] = nil
-  if not ctx or ctx.admin then return end
-  local r = cast(REQ_T, lud)
-  local co = coroutine_running()
-  backend.bind(co, r, ctx)
-  if ctx.service then balancer:report(ctx, r) end
-  if rn:has_phase("log") then
-    -- what log.serialize() reports: sizes and Kong's latency split
-    local received, sent, total, upstream = backend.stats(r)
-    ctx.request_size, ctx.response_size = received, sent
-    ctx.latencies = { request = total, proxy = upstream,
-                      kong = upstream and (total - upstream) or total }
-    rn:log(r, ctx)
+function _M.log(addr)
+  local r, ctx = backend.current()
+  if not ctx then return end
+  if not ctx.admin then
+    if ctx.service then balancer:report(ctx, r) end
+    if rn:has_phase("log") then
+      -- what log.serialize() reports: sizes and Kong's latency split
+      local received, sent, total, upstream = backend.stats(r)
+      ctx.request_size, ctx.response_size = received, sent
+      ctx.latencies = { request = total, proxy = upstream,
+                        kong = upstream and (total - upstream) or total }
+      rn:log(r, ctx)
+    end
   end
-  backend.unbind(co)
+  backend.unbind(addr)
 end
 
 return _M

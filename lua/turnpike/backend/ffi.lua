@@ -1,8 +1,7 @@
 -- turnpike.backend.ffi: the Backend interface (docs/DESIGN.md) over the C core.
 --
--- `r` is the request's tp_req_t* cdata. The request running in the current
--- coroutine is found through `bind`, which lua/turnpike/worker.lua calls when it
--- starts a phase; header_filter/body_filter run outside coroutines and use `direct`.
+-- `r` is the request's tp_req_t* cdata. The request whose Lua runs now is the one
+-- C names (tp_ffi_current); worker.lua binds each request's ctx under its address.
 local ffi = require "ffi"
 local C = require "turnpike.ffi.req"
 
@@ -34,18 +33,18 @@ local value_out = ffi_new("const char *[1]")
 
 local _M = {}
 
-local by_co = setmetatable({}, { __mode = "k" })
-local direct_r, direct_ctx
+-- Requests known to Lua, by address. C says which one runs now (tp_ffi_current),
+-- so finding it costs an FFI call and a table lookup, both compiled by the JIT
+-- (coroutine.running is not).
+local bound = {}
 
-function _M.bind(co, r, ctx) by_co[co] = { r, ctx } end
-function _M.unbind(co) by_co[co] = nil end
-function _M.set_direct(r, ctx) direct_r, direct_ctx = r, ctx end
+function _M.bind(addr, r, ctx) bound[addr] = { r, ctx } end
+function _M.unbind(addr) bound[addr] = nil end
 
 function _M.current()
-  local co = coroutine_running()
-  local b = co and by_co[co]
+  local b = bound[C.tp_ffi_current()]
   if b then return b[1], b[2] end
-  return direct_r, direct_ctx
+  return nil, nil
 end
 
 local function str(p, n)
@@ -235,10 +234,10 @@ function _M.timer_run(r, id)
   local t = timers[id]
   if not t then return end
   if not t.every then timers[id] = nil end
-  local co = coroutine_running()
-  _M.bind(co, r, { timer = true, shared = {}, plugin = {} })
+  local addr = C.tp_ffi_current()
+  _M.bind(addr, r, { timer = true, shared = {}, plugin = {} })
   local ok, err = xpcall(t.fn, debug.traceback, false, unpack(t.args, 1, t.n))
-  _M.unbind(co)
+  _M.unbind(addr)
   if not ok then _M.log("err", "timer " .. id .. " failed: " .. tostring(err)) end
 end
 

@@ -42,6 +42,7 @@ void tp_ffi_resp_exit(tp_req_t *r, int status, const char *body, size_t n);
 int tp_ffi_sleep(tp_req_t *r, double ms);
 void tp_ffi_log(int level, const char *msg, size_t len);
 double tp_ffi_now_ms(void);
+double tp_ffi_current(void);
 double tp_ffi_monotonic_ms(void);
 int tp_ffi_worker_count(void);
 int tp_ffi_worker_status(int i, int *pid, double *generation, double *loaded_at, double *requests,
