@@ -444,14 +444,9 @@ function _M:match(method, path, host, get_header, scheme, header_arg)
     local label = child.label
     local l = #label
     if pos + l - 1 > len then break end
-    local ok = true
-    for j = 2, l do
-      if byte(label, j) ~= byte(path, pos + j - 1) then
-        ok = false
-        break
-      end
-    end
-    if not ok then break end
+    -- the rest of the label must follow at pos (a plain find, not an inner loop:
+    -- LuaJIT compiles this walk as one trace)
+    if l > 1 and find(path, label, pos, true) ~= pos then break end
     pos = pos + l
     node = child
     if node.has then

@@ -139,11 +139,17 @@ end
 -- route+service+consumer > route+consumer > service+consumer > route+service > consumer >
 -- route > service > global.
 function _M:collect(route, service, consumer)
-  local r, s, c = id_of(route), id_of(service), id_of(consumer)
+  local c = id_of(consumer)
   if c and not self.consumers_with_plugins[c] then c = nil end
-  local ck = key(r, s, c)
-  local cached = self.cache[ck]
-  if cached then return cached end
+  -- without a consumer the answer depends on (route, service) only: cached by the
+  -- entity tables themselves, so a request builds no key string
+  local by_route
+  if not c then
+    by_route = self.cache[route or self]
+    local hit = by_route and by_route[service or self]
+    if hit then return hit end
+  end
+  local r, s = id_of(route), id_of(service)
 
   local candidates = {
     c and r and s and key(r, s, c), c and r and key(r, nil, c), c and s and key(nil, s, c),
@@ -164,7 +170,13 @@ function _M:collect(route, service, consumer)
     end
   end
   -- route/service pairs are bounded by the config; consumers are not, so those stay uncached
-  if not c then self.cache[ck] = list end
+  if not c then
+    if not by_route then
+      by_route = {}
+      self.cache[route or self] = by_route
+    end
+    by_route[service or self] = list
+  end
   return list
 end
 
@@ -239,6 +251,7 @@ function _M:process(r, ctx)
   local list = self:collect(route, service, nil)
   ctx.plugins = list
   local consumer = nil
+  local consumer_list = false -- the list holds a consumer's own plugins
   local i = 1
   while i <= #list do
     local e = list[i]
@@ -246,8 +259,11 @@ function _M:process(r, ctx)
       if not call(self, ctx, e, "access") then return fail(self, r, ctx) end
       if ctx.exited then return end
       local c = ctx.authenticated_consumer
-      if c ~= consumer then
-        consumer = c
+      -- what runs next changes only if the new consumer has plugins of its own or the
+      -- list was made for a consumer that had: otherwise keep the list (no work)
+      local own = c ~= nil and self.consumers_with_plugins[id_of(c)] or false
+      if c ~= consumer and (own or consumer_list) then
+        consumer_list = own
         -- keep what already ran; plugins ordered after this one are looked up again
         local merged = {}
         for j = 1, i do merged[j] = list[j] end
@@ -257,6 +273,7 @@ function _M:process(r, ctx)
         list = merged
         ctx.plugins = list
       end
+      consumer = c
     end
     i = i + 1
   end
