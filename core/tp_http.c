@@ -1,7 +1,8 @@
 /*
  * tp_http.c - owns client connections: accepting, reading and parsing HTTP/1.1
  * requests with http-parser (limits, smuggling checks, keep-alive, pipelining,
- * bodies), writing responses with back-pressure, and the access log line.
+ * bodies) and flushing output with back-pressure. Responses are built in
+ * tp_http_resp.c.
  *
  * A connection carries at most one request at a time. Pipelined requests stay
  * unparsed in `in` until the current one is finished, so responses go out in
@@ -11,6 +12,7 @@
 #include "tp_bridge.h"
 #include "tp_cache.h"
 #include "tp_http_head.h"
+#include "tp_http_int.h"
 #include "tp_log.h"
 #include "tp_upstream.h"
 #include "tp_util.h"
@@ -26,20 +28,12 @@
 
 #define READ_CHUNK 65536
 #define IN_HIGH_WATER (256 * 1024)
-#define OUT_HIGH_WATER (256 * 1024)
+
 #define MAX_URI 8192
 #define DISCARD_LIMIT (1024 * 1024)
 #define IDLE_BUF_MAX 4096 /* buffers larger than this are given back between requests */
 
 static void conn_close(tp_conn_t *c);
-static void conn_flush(tp_conn_t *c);
-static void parse_input(tp_conn_t *c);
-static void send_exit_response(tp_req_t *r);
-static void request_done(tp_req_t *r);
-static void serve_cached(tp_req_t *r, const char *cache_status);
-static void apply_resp_ops(tp_req_t *r);
-static int no_body_status(int status);
-static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length);
 
 /* ---- connection lifetime ------------------------------------------------ */
 
@@ -89,7 +83,7 @@ static void conn_close(tp_conn_t *c)
             tp_upstream_abort(r);
         if (r->state == TP_REQ_UPSTREAM || r->state == TP_REQ_RESPONDING ||
             r->state == TP_REQ_HEADERS)
-            request_done(r);
+            tp_http__request_done(r);
         else if (r->state == TP_REQ_READ_BODY && r->wait == TP_WAIT_BODY) {
             r->state = TP_REQ_LUA;
             tp_bridge_body_ready(r); /* read_body returns an error; Lua finishes */
@@ -99,7 +93,7 @@ static void conn_close(tp_conn_t *c)
     conn_free(c);
 }
 
-static void set_timer(tp_conn_t *c, int ms)
+void tp_http__set_timer(tp_conn_t *c, int ms)
 {
     ev_timer_stop(c->w->loop, &c->timer);
     if (ms > 0) {
@@ -110,7 +104,7 @@ static void set_timer(tp_conn_t *c, int ms)
 
 /* ---- writing ------------------------------------------------------------- */
 
-static void conn_flush(tp_conn_t *c)
+void tp_http__conn_flush(tp_conn_t *c)
 {
     while (tp_buf_size(&c->out) > 0) {
         ssize_t n = write(c->fd, tp_buf_data(&c->out), tp_buf_size(&c->out));
@@ -143,208 +137,16 @@ static void conn_flush(tp_conn_t *c)
 static void on_conn_write(struct ev_loop *loop, ev_io *io, int revents)
 {
     tp_conn_t *c = tp_container_of(io, tp_conn_t, wio);
-    conn_flush(c);
+    tp_http__conn_flush(c);
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 303: return "See Other";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Request Entity Too Large";
-    case 414: return "Request-URI Too Long";
-    case 415: return "Unsupported Media Type";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Unknown";
-    }
-}
 
-static void append_date(tp_buf_t *b)
-{
-    /* the Date header changes once a second: format it once per second */
-    static time_t cached_at;
-    static char cached[64];
-    time_t now = time(NULL);
-    if (now != cached_at) {
-        struct tm tm;
-        gmtime_r(&now, &tm);
-        strftime(cached, sizeof(cached), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
-        cached_at = now;
-    }
-    tp_buf_append(b, cached, strlen(cached));
-}
 
-/* Hop-by-hop headers (RFC 9110 section 7.6.1) never cross the gateway. */
-int tp_http_is_hop_by_hop(const char *name, size_t n)
-{
-    /* by length first: most headers are rejected with one switch */
-    switch (n) {
-    case 2: return tp_strieq(name, n, "te");
-    case 7: return tp_strieq(name, n, "trailer") || tp_strieq(name, n, "upgrade");
-    case 10: return tp_strieq(name, n, "connection") || tp_strieq(name, n, "keep-alive");
-    case 16: return tp_strieq(name, n, "proxy-connection");
-    case 17: return tp_strieq(name, n, "transfer-encoding");
-    case 18: return tp_strieq(name, n, "proxy-authenticate");
-    case 19: return tp_strieq(name, n, "proxy-authorization");
-    default: return 0;
-    }
-}
 
-static int no_body_status(int status)
-{
-    return (status >= 100 && status < 200) || status == 204 || status == 304;
-}
 
-/* Apply set/add/clear operations queued by plugins before the headers existed. */
-static void apply_resp_ops(tp_req_t *r)
-{
-    for (int i = 0; i < r->resp_ops.n; i++) {
-        tp_header_t *op = &r->resp_ops.items[i];
-        if (op->op != TP_HOP_ADD)
-            tp_headers_clear(&r->resp_headers, op->name, op->nlen);
-        if (op->op != TP_HOP_CLEAR)
-            tp_headers_add(r->pool, &r->resp_headers, op->name, op->nlen, op->value, op->vlen);
-    }
-    r->resp_ops.n = 0;
-}
 
-/* Status line and headers. content_length < 0 means: chunked if the client
- * speaks HTTP/1.1, else close-delimited. */
-static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
-{
-    tp_buf_t *b = &c->out;
-    size_t before = tp_buf_size(b);
-    int body_allowed = !no_body_status(r->status);
-    TP_BUF_LIT(b, "HTTP/1.1 ");
-    tp_buf_put_uint(b, (uint64_t)r->status);
-    TP_BUF_LIT(b, " ");
-    tp_buf_puts(b, status_text(r->status));
-    TP_BUF_LIT(b, "\r\n");
-    int has_server = 0;
-    int conn_tokens = tp_headers_conn_tokens(&r->resp_headers);
-    for (int i = 0; i < r->resp_headers.n; i++) {
-        tp_header_t *h = &r->resp_headers.items[i];
-        if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
-            (conn_tokens && tp_headers_conn_listed(&r->resp_headers, h->name, h->nlen)) ||
-            (h->nlen == 14 && tp_strieq(h->name, h->nlen, "content-length")) ||
-            (h->nlen == 4 && tp_strieq(h->name, h->nlen, "date")))
-            continue;
-        if (h->nlen == 6 && tp_strieq(h->name, h->nlen, "server"))
-            has_server = 1;
-        tp_buf_append(b, h->name, h->nlen);
-        tp_buf_append(b, ": ", 2);
-        tp_buf_append(b, h->value, h->vlen);
-        tp_buf_append(b, "\r\n", 2);
-    }
-    append_date(b);
-    if (!has_server && r->resp_source != TP_SRC_SERVICE)
-        TP_BUF_LIT(b, "Server: turnpike\r\n");
-    if (body_allowed) {
-        if (content_length >= 0) {
-            TP_BUF_LIT(b, "Content-Length: ");
-            tp_buf_put_uint(b, (uint64_t)content_length);
-            TP_BUF_LIT(b, "\r\n");
-        } else if (r->http_major == 1 && r->http_minor >= 1) {
-            TP_BUF_LIT(b, "Transfer-Encoding: chunked\r\n");
-            r->resp_chunked = 1;
-        } else {
-            r->keepalive = 0; /* close-delimited body */
-        }
-    }
-    if (c->w->draining)
-        r->keepalive = 0;
-    if (!r->keepalive)
-        TP_BUF_LIT(b, "Connection: close\r\n");
-    else if (r->http_major == 1 && r->http_minor == 0)
-        TP_BUF_LIT(b, "Connection: keep-alive\r\n");
-    tp_buf_append(b, "\r\n", 2);
-    r->head_sent_bytes = tp_buf_size(b) - before;
-    r->resp_head_sent = 1;
-}
 
-static void send_exit_response(tp_req_t *r)
-{
-    tp_conn_t *c = r->conn;
-    r->state = TP_REQ_RESPONDING;
-    apply_resp_ops(r);
-    if (tp_headers_find(&r->resp_headers, "content-type", 12) == NULL &&
-        tp_buf_size(&r->exit_body) > 0)
-        tp_headers_add(r->pool, &r->resp_headers, "Content-Type", 12,
-                       "application/json; charset=utf-8", 31);
-    tp_bridge_header_filter(r);
-    if (r->conn == NULL)
-        return;
-    int head_only = r->method == HTTP_HEAD || no_body_status(r->status);
-    tp_buf_t body = r->exit_body;
-    if (!head_only && tp_bridge_has_body_filter(r)) {
-        tp_buf_t out = {0};
-        tp_bridge_body_filter(r, tp_buf_data(&body), tp_buf_size(&body), 1, &out);
-        tp_buf_free(&r->exit_body);
-        r->exit_body = out;
-        body = out;
-    }
-    write_head(c, r, (int64_t)tp_buf_size(&body));
-    if (!head_only) {
-        tp_buf_append(&c->out, tp_buf_data(&body), tp_buf_size(&body));
-        r->bytes_sent += tp_buf_size(&body);
-    }
-    tp_http_response_end(r);
-}
 
-void tp_http_send_error(tp_req_t *r, int status, const char *msg)
-{
-    tp_conn_t *c = r->conn;
-    if (c == NULL) {
-        tp_cache_finish(r, 0);
-        request_done(r);
-        return;
-    }
-    if (r->cache && r->cache->stale_ok && !r->resp_head_sent && status >= 500) {
-        tp_cache_finish(r, 0);
-        serve_cached(r, "Stale"); /* stale-if-error */
-        return;
-    }
-    if (r->resp_head_sent) {
-        r->keepalive = 0;
-        c->closing = 1;
-        tp_http_response_end(r);
-        return;
-    }
-    r->status = status;
-    r->resp_source = TP_SRC_ERROR;
-    r->resp_headers.n = 0;
-    tp_buf_reset(&r->exit_body);
-    tp_buf_appendf(&r->exit_body, "{\"message\":\"%s\"}", msg);
-    tp_headers_add(r->pool, &r->resp_headers, "Content-Type", 12,
-                   "application/json; charset=utf-8", 31);
-    send_exit_response(r);
-}
 
 /* An error found while parsing: answer and close (RFC 9112 section 11: never
  * guess at message framing after a protocol error). */
@@ -355,10 +157,10 @@ static void reject(tp_conn_t *c, int status, const char *msg)
         tp_buf_appendf(&c->out,
                        "HTTP/1.1 %d %s\r\nContent-Type: application/json; charset=utf-8\r\n"
                        "Content-Length: %zu\r\nConnection: close\r\n\r\n{\"message\":\"%s\"}",
-                       status, status_text(status), strlen(msg) + 14, msg);
+                       status, tp_http__status_text(status), strlen(msg) + 14, msg);
         c->closing = 1;
         tp_buf_reset(&c->in);
-        conn_flush(c);
+        tp_http__conn_flush(c);
         return;
     }
     r->keepalive = 0;
@@ -390,231 +192,27 @@ static void reject(tp_conn_t *c, int status, const char *msg)
 
 /* ---- responses from the upstream ---------------------------------------- */
 
-void tp_http_response_head(tp_req_t *r)
-{
-    tp_conn_t *c = r->conn;
-    if (c && r->cache && r->cache->stale_ok && r->svc_status >= 500) {
-        r->use_stale = 1; /* stale-if-error: the body is dropped, the copy served at the end */
-        return;
-    }
-    if (c == NULL && !r->bg)
-        return;
-    r->resp_source = TP_SRC_SERVICE;
-    apply_resp_ops(r);
-    if (c == NULL) {
-        tp_bridge_header_filter(r); /* a background refresh: plugins decide what is stored */
-        return;
-    }
-    tp_bridge_header_filter(r);
-    if (r->conn == NULL)
-        return;
-    int64_t len = -1;
-    tp_header_t *cl = tp_headers_find(&r->resp_headers, "content-length", 14);
-    if (cl && !tp_bridge_has_body_filter(r))
-        len = strtoll(cl->value, NULL, 10);
-    if (r->method == HTTP_HEAD && cl)
-        len = strtoll(cl->value, NULL, 10);
-    if (r->method == HTTP_HEAD && len < 0)
-        len = 0;
-    write_head(c, r, len);
-    if (r->method == HTTP_HEAD)
-        r->resp_chunked = 0;
-    /* not flushed here: the upstream reader flushes once per read (tp_http_flush) */
-}
 
-void tp_http_flush(tp_req_t *r)
-{
-    if (r->conn && tp_buf_size(&r->conn->out) > 0)
-        conn_flush(r->conn);
-}
 
-static void write_body_bytes(tp_conn_t *c, tp_req_t *r, const char *data, size_t n)
-{
-    if (n == 0)
-        return;
-    if (r->resp_chunked)
-    {
-        tp_buf_put_hex(&c->out, n);
-        TP_BUF_LIT(&c->out, "\r\n");
-    }
-    tp_buf_append(&c->out, data, n);
-    if (r->resp_chunked)
-        tp_buf_append(&c->out, "\r\n", 2);
-    r->bytes_sent += n;
-}
 
-int tp_http_response_body(tp_req_t *r, const char *data, size_t n)
-{
-    tp_conn_t *c = r->conn;
-    tp_cache_append(r, data, n);
-    if (c == NULL || r->use_stale)
-        return 0;
-    if (r->method == HTTP_HEAD)
-        return 0;
-    if (tp_bridge_has_body_filter(r)) {
-        tp_buf_t out = {0};
-        tp_bridge_body_filter(r, data, n, 0, &out);
-        write_body_bytes(c, r, tp_buf_data(&out), tp_buf_size(&out));
-        tp_buf_free(&out);
-    } else {
-        write_body_bytes(c, r, data, n);
-    }
-    if (tp_buf_size(&c->out) > OUT_HIGH_WATER / 4)
-        conn_flush(c);
-    return r->conn != NULL && tp_buf_size(&r->conn->out) > OUT_HIGH_WATER;
-}
 
-/* The client side of a response is complete: keep-alive bookkeeping, then the
- * next pipelined request. The request itself is detached, not finished. */
-static void client_finished(tp_conn_t *c, tp_req_t *r)
-{
-    if (!r->keepalive)
-        c->closing = 1;
-    /* the rest of an unread request body: drop it if small, else close */
-    if (!r->body_done && !c->closing) {
-        if (r->content_length >= 0 &&
-            (uint64_t)r->content_length - r->body_received <= DISCARD_LIMIT)
-            c->discard_body = 1;
-        else
-            c->closing = 1;
-    }
-    c->req = NULL;
-    r->conn = NULL;
-    if (c->closing) {
-        conn_flush(c);
-        return;
-    }
-    set_timer(c, c->w->node.keepalive_timeout_ms);
-    c->head_bytes = 0;
-    if (c->reading_paused) {
-        c->reading_paused = 0;
-        ev_io_start(c->w->loop, &c->rio);
-    }
-    conn_flush(c);
-    /* a pipelined request may already be waiting */
-    if (tp_buf_size(&c->in) > 0)
-        parse_input(c);
-}
 
-/* Serve the cached copy the cache lookup took (a hit, a stale copy, or a stale
- * copy replacing an upstream failure). With a refresh pending, the request then
- * goes on upstream in the background, without its client. */
-static void serve_cached(tp_req_t *r, const char *cache_status)
-{
-    tp_conn_t *c = r->conn;
-    tp_cache_req_t *cr = r->cache;
-    r->state = TP_REQ_RESPONDING;
-    r->resp_source = TP_SRC_EXIT;
-    tp_cache_copy_to_response(r);
-    cr->serve = 0;
-    apply_resp_ops(r);
-    if (cache_status) {
-        tp_headers_clear(&r->resp_headers, "x-cache-status", 14);
-        tp_headers_add(r->pool, &r->resp_headers, "X-Cache-Status", 14, cache_status,
-                       strlen(cache_status));
-    }
-    tp_bridge_header_filter(r);
-    if (r->conn == NULL)
-        return;
-    size_t body_len = tp_buf_size(&cr->copy) - cr->copy_hdr_len;
-    int head_only = r->method == HTTP_HEAD || no_body_status(r->status);
-    write_head(c, r, (int64_t)body_len);
-    if (!head_only) {
-        tp_buf_append(&c->out, tp_buf_data(&cr->copy) + cr->copy_hdr_len, body_len);
-        r->bytes_sent += body_len;
-    }
-    if (cr->filling && r->ntargets > 0 && !r->use_stale) {
-        client_finished(c, r);
-        r->bg = 1;
-        r->status = 0;
-        r->resp_headers.n = 0;
-        r->resp_source = TP_SRC_NONE;
-        r->resp_head_sent = 0;
-        r->resp_chunked = 0;
-        r->state = TP_REQ_UPSTREAM;
-        tp_upstream_start(r);
-        return;
-    }
-    tp_http_response_end(r);
-}
 
-void tp_http_response_end(tp_req_t *r)
-{
-    tp_conn_t *c = r->conn;
-    if (r->use_stale && c && !r->resp_head_sent) {
-        r->use_stale = 0;
-        r->up_complete = 0;
-        tp_cache_finish(r, 0);
-        serve_cached(r, "Stale");
-        return;
-    }
-    tp_cache_finish(r, r->up_complete);
-    if (c == NULL) {
-        request_done(r);
-        return;
-    }
-    if (r->resp_source == TP_SRC_SERVICE && r->method != HTTP_HEAD) {
-        if (tp_bridge_has_body_filter(r)) {
-            tp_buf_t out = {0};
-            tp_bridge_body_filter(r, NULL, 0, 1, &out);
-            write_body_bytes(c, r, tp_buf_data(&out), tp_buf_size(&out));
-            tp_buf_free(&out);
-        }
-        if (r->resp_chunked)
-            tp_buf_append(&c->out, "0\r\n\r\n", 5);
-    }
-    client_finished(c, r);
-    request_done(r);
-}
 
 /* ---- access log and request end ------------------------------------------ */
 
-static void json_escape(tp_buf_t *b, const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '"' || ch == '\\')
-            tp_buf_appendf(b, "\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            tp_buf_appendf(b, "\\u%04x", ch);
-        else
-            tp_buf_append(b, &s[i], 1);
-    }
-}
 
-static void access_log(tp_req_t *r, const char *client_ip)
-{
-    if (!tp_access_log_enabled())
-        return;
-    tp_buf_t b = {0};
-    uint64_t now = tp_now_us();
-    double total_ms = (double)(now - r->start_us) / 1000.0;
-    double up_ms = r->up_header_us ? (double)(r->up_header_us - r->up_start_us) / 1000.0 : -1;
-    char ts[40];
-    time_t secs = (time_t)(r->start_wall_ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    tp_buf_appendf(&b, "{\"time\":\"%s.%03dZ\",\"request_id\":\"%s\",\"client_ip\":\"%s\",\"method\":\"%s\",\"path\":\"",
-                   ts, (int)(r->start_wall_ms % 1000), tp_req_id(r), client_ip,
-                   r->method_name ? r->method_name : "-");
-    json_escape(&b, r->path ? r->path : "", r->path_len);
-    tp_buf_appendf(&b, "\",\"status\":%d,\"bytes\":%llu,\"upstream_latency_ms\":%.3f,\"latency_ms\":%.3f}\n",
-                   r->status, (unsigned long long)r->bytes_sent, up_ms, total_ms);
-    tp_access_log_write(tp_buf_data(&b), tp_buf_size(&b));
-    tp_buf_free(&b);
-}
 
 /* The response is out (or the client is gone): log it, then run the log phase,
  * which frees the request when it ends. */
-static void request_done(tp_req_t *r)
+void tp_http__request_done(tp_req_t *r)
 {
     if (r->state == TP_REQ_LOG || r->state == TP_REQ_DONE)
         return;
     r->state = TP_REQ_LOG;
     if (r->up)
         tp_upstream_abort(r);
-    access_log(r, r->client_ip);
+    tp_http__access_log(r);
     tp_bridge_log(r);
 }
 
@@ -655,7 +253,7 @@ static int on_message_begin(http_parser *p)
     tp_worker_status_t *st = tp_worker_status(c->w);
     if (st)
         st->requests = c->w->requests;
-    set_timer(c, c->w->node.client_header_timeout_ms);
+    tp_http__set_timer(c, c->w->node.client_header_timeout_ms);
     return 0;
 }
 
@@ -768,7 +366,7 @@ static int on_headers_complete(http_parser *p)
     if (ex && tp_strieq(ex->value, ex->vlen, "100-continue"))
         r->expect_continue = 1;
     tp_headers_clear(&r->headers, "expect", 6);
-    set_timer(c, 0);
+    tp_http__set_timer(c, 0);
     r->state = TP_REQ_LUA;
     http_parser_pause(p, 1);
     return 0;
@@ -811,7 +409,7 @@ static int on_message_complete(http_parser *p)
     if (r == NULL)
         return 0;
     r->body_done = 1;
-    set_timer(c, 0);
+    tp_http__set_timer(c, 0);
     http_parser_pause(p, 1);
     return 0;
 }
@@ -850,7 +448,7 @@ static void dispatch_head(tp_conn_t *c)
     tp_bridge_start(r);
 }
 
-static void parse_input(tp_conn_t *c)
+void tp_http__parse(tp_conn_t *c)
 {
     while (tp_buf_size(&c->in) > 0 && parser_may_run(c)) {
         tp_req_t *before = c->req;
@@ -927,12 +525,12 @@ void tp_http_read_body(tp_req_t *r)
     if (r->expect_continue && r->body_received == 0 && !r->body_done) {
         r->expect_continue = 0;
         tp_buf_appendf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-        conn_flush(c);
+        tp_http__conn_flush(c);
         if (r->conn == NULL)
             return;
     }
     if (!r->body_done)
-        set_timer(c, c->w->node.client_body_timeout_ms);
+        tp_http__set_timer(c, c->w->node.client_body_timeout_ms);
     if (c->reading_paused) {
         c->reading_paused = 0;
         ev_io_start(c->w->loop, &c->rio);
@@ -948,7 +546,7 @@ void tp_http_read_body(tp_req_t *r)
         tp_upstream_body_done(r);
         return;
     }
-    parse_input(c);
+    tp_http__parse(c);
 }
 
 static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
@@ -966,8 +564,8 @@ static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
     if (n > 0) {
         tp_buf_append(&c->in, chunk, (size_t)n);
         if (c->req && !c->req->body_done && c->req->state != TP_REQ_HEADERS)
-            set_timer(c, c->w->node.client_body_timeout_ms);
-        parse_input(c);
+            tp_http__set_timer(c, c->w->node.client_body_timeout_ms);
+        tp_http__parse(c);
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
@@ -992,35 +590,6 @@ static void on_conn_timer(struct ev_loop *loop, ev_timer *t, int revents)
         conn_close(c); /* idle keep-alive connection */
 }
 
-void tp_http_on_lua_done(tp_req_t *r)
-{
-    if (r->conn == NULL) {
-        request_done(r);
-        return;
-    }
-    if (r->body_error) {
-        tp_cache_finish(r, 0);
-        r->resp_head_sent = 0;
-        tp_http_send_error(r, r->body_error, r->body_error == 413 ? "Request body too large"
-                                                                   : "Bad request");
-        return;
-    }
-    if (r->resp_source == TP_SRC_EXIT || r->resp_source == TP_SRC_ERROR) {
-        tp_cache_finish(r, 0);
-        send_exit_response(r);
-        return;
-    }
-    if (r->cache && r->cache->serve) {
-        serve_cached(r, NULL);
-        return;
-    }
-    if (r->ntargets == 0) {
-        tp_http_send_error(r, 500, "An unexpected error occurred");
-        return;
-    }
-    r->state = TP_REQ_UPSTREAM;
-    tp_upstream_start(r);
-}
 
 void tp_http_on_accept(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -1064,7 +633,7 @@ void tp_http_on_accept(struct ev_loop *loop, ev_io *io, int revents)
         if (st)
             st->connections = w->connections;
         ev_io_start(loop, &c->rio);
-        set_timer(c, w->node.client_header_timeout_ms);
+        tp_http__set_timer(c, w->node.client_header_timeout_ms);
     }
 }
 
