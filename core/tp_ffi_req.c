@@ -118,6 +118,26 @@ int tp_ffi_headers_at(tp_req_t *r, int which, int i, const char **name, size_t *
     return 0;
 }
 
+/* The first value of a header and how many times the header occurs. */
+const char *tp_ffi_headers_get_n(tp_req_t *r, int which, const char *name, size_t nlen,
+                                 size_t *vlen, int *count)
+{
+    tp_headers_t *h = pick(r, which);
+    const char *first = NULL;
+    int n = 0;
+    for (int i = 0; i < h->n; i++) {
+        tp_header_t *x = &h->items[i];
+        if (x->deleted || !tp_header_name_eq(x->name, x->nlen, name, nlen))
+            continue;
+        if (n++ == 0) {
+            first = x->value;
+            *vlen = x->vlen;
+        }
+    }
+    *count = n;
+    return first;
+}
+
 const char *tp_ffi_headers_get(tp_req_t *r, int which, const char *name, size_t nlen, size_t *vlen)
 {
     tp_header_t *h = tp_headers_find(pick(r, which), name, nlen);

@@ -120,3 +120,8 @@ int tp_headers_conn_tokens(tp_headers_t *h)
     }
     return 0;
 }
+
+int tp_header_name_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+    return name_eq(a, alen, b, blen);
+}

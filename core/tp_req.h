@@ -157,6 +157,8 @@ void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t n
                     const char *value, size_t vlen);
 /** First live header with that name (case-insensitive), or NULL. */
 tp_header_t *tp_headers_find(tp_headers_t *h, const char *name, size_t nlen);
+/** Header names equal ignoring case, with "_" matching "-". */
+int tp_header_name_eq(const char *a, size_t alen, const char *b, size_t blen);
 /** Mark every header with that name deleted; returns how many. */
 int tp_headers_clear(tp_headers_t *h, const char *name, size_t nlen);
 /** Is name listed in a Connection header of h (hop-by-hop for this message)? */

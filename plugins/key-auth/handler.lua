@@ -11,6 +11,7 @@ local ipairs = ipairs
 local ERR_NO_KEY = "No API key found in request"
 local ERR_INVALID_CREDENTIALS = "Invalid authentication credentials"
 local ERR_DUPLICATE_KEY = "Duplicate API key found"
+local DUPLICATE = {} -- a key name that came more than once
 
 local KeyAuthHandler = { PRIORITY = 1250, VERSION = "1.0.0" }
 
@@ -21,12 +22,20 @@ end
 -- find_key(conf) -> key | nil, err. Looks in the header, then the query, then the body, for
 -- each name in turn; a name sent twice is an error rather than a guess.
 local function find_key(conf)
-  local headers = conf.key_in_header and turnpike.request.get_headers() or nil
-  local query = conf.key_in_query and turnpike.request.get_query() or nil
-  local body
+  local query, body
   for _, name in ipairs(conf.key_names) do
-    local v = headers and headers[name]
-    local where = v ~= nil and "header" or nil
+    local v, where
+    if conf.key_in_header then
+      -- one header lookup (no copy of all headers); a name sent twice is a duplicate
+      local n
+      v, n = turnpike.request.get_header(name)
+      if n and n > 1 then v = DUPLICATE end
+      where = v ~= nil and "header" or nil
+    end
+    -- the query is parsed only when it is needed (or must be cleaned)
+    if conf.key_in_query and query == nil and (v == nil or conf.hide_credentials) then
+      query = turnpike.request.get_query()
+    end
     if v == nil and query then
       v = query[name]
       where = v ~= nil and "query" or nil

@@ -222,7 +222,11 @@ function _M.new()
   function B.get_client_ip(r) return r.client_ip end
   function B.get_client_port(r) return r.client_port end
   function B.get_start_time(r) return r.start_time end
-  function B.get_header(r, name) return headers_get(r.headers, name) end
+  function B.get_header(r, name)
+    local list = r.headers.values[norm(name)]
+    if not list or #list == 0 then return nil, 0 end
+    return list[1], #list
+  end
   function B.get_headers(r) return headers_all(r.headers) end
   function B.read_body(r)
     if r.body_error then return nil, r.body_error end

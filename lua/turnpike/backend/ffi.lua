@@ -96,7 +96,16 @@ local function headers_all(r, which)
   return out
 end
 
-function _M.get_header(r, name) return header_get(r, HDR_REQ, name) end
+local count_out = ffi_new("int[1]")
+
+-- get_header(r, name) -> first value | nil, and how many times the header came
+-- (a second result Kong's PDK does not have: duplicate credentials show up cheaply)
+function _M.get_header(r, name)
+  name = tostring(name)
+  local p = C.tp_ffi_headers_get_n(r, HDR_REQ, name, #name, len_out, count_out)
+  if p == nil then return nil, 0 end
+  return ffi_string(p, len_out[0]), count_out[0]
+end
 function _M.get_headers(r) return headers_all(r, HDR_REQ) end
 
 function _M.read_body(r)

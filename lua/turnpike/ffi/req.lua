@@ -19,6 +19,8 @@ int tp_ffi_headers_count(tp_req_t *r, int which);
 int tp_ffi_headers_at(tp_req_t *r, int which, int i, const char **name, size_t *nlen,
                       const char **value, size_t *vlen);
 const char *tp_ffi_headers_get(tp_req_t *r, int which, const char *name, size_t nlen, size_t *vlen);
+const char *tp_ffi_headers_get_n(tp_req_t *r, int which, const char *name, size_t nlen,
+                                 size_t *vlen, int *count);
 void tp_ffi_req_header_op(tp_req_t *r, int op, const char *name, size_t nlen, const char *value,
                           size_t vlen);
 void tp_ffi_resp_header_op(tp_req_t *r, int op, const char *name, size_t nlen, const char *value,
