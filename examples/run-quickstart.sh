@@ -1,6 +1,6 @@
 #!/bin/sh
 # `make run`: start the gateway in the foreground on examples/quickstart.yml.
-cd "$(dirname "$0")"
+cd "$(dirname "$0")/.."
 cat <<MSG
 
 turnpike quickstart: proxy on http://127.0.0.1:8000, admin on http://127.0.0.1:8001
@@ -10,4 +10,4 @@ turnpike quickstart: proxy on http://127.0.0.1:8000, admin on http://127.0.0.1:8
 Ctrl-C stops it.
 
 MSG
-exec ../build/turnpike run -c quickstart.yml
+exec build/turnpike run -c examples/quickstart.yml
