@@ -48,6 +48,9 @@ static void conn_unlink(tp_conn_t *c)
         c->next->prev = c->prev;
 }
 
+/* Closing a connection ends its socket and watchers at once, but its memory is
+ * freed only after the current loop iteration (tp_http_reap): whoever is still
+ * on the stack with a pointer to it (a parse loop, a flush) sees c->dead and stops. */
 static void conn_free(tp_conn_t *c)
 {
     tp_worker_t *w = c->w;
@@ -55,24 +58,38 @@ static void conn_free(tp_conn_t *c)
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->timer);
     close(c->fd);
+    c->fd = -1;
     conn_unlink(c);
-    tp_buf_free(&c->in);
-    tp_buf_free(&c->out);
-    tp_buf_free(&c->hname);
-    tp_buf_free(&c->hvalue);
+    c->dead = 1;
+    c->dead_next = w->dead_conns;
+    w->dead_conns = c;
     w->connections--;
     tp_worker_status_t *st = tp_worker_status(w);
     if (st)
         st->connections = w->connections;
-    free(c);
     if (w->draining)
         tp_worker_check_drained(w);
+}
+
+void tp_http_reap(tp_worker_t *w)
+{
+    while (w->dead_conns) {
+        tp_conn_t *c = w->dead_conns;
+        w->dead_conns = c->dead_next;
+        tp_buf_free(&c->in);
+        tp_buf_free(&c->out);
+        tp_buf_free(&c->hname);
+        tp_buf_free(&c->hvalue);
+        free(c);
+    }
 }
 
 /* The client is gone (or we give up on it): detach the request, which finishes
  * on its own (Lua may still be waiting), then free the connection. */
 static void conn_close(tp_conn_t *c)
 {
+    if (c->dead)
+        return;
     tp_req_t *r = c->req;
     c->req = NULL;
     if (r) {
@@ -95,6 +112,8 @@ static void conn_close(tp_conn_t *c)
 
 void tp_http__set_timer(tp_conn_t *c, int ms)
 {
+    if (c->dead)
+        return;
     ev_timer_stop(c->w->loop, &c->timer);
     if (ms > 0) {
         ev_timer_set(&c->timer, ms / 1000.0, 0.0);
@@ -106,6 +125,8 @@ void tp_http__set_timer(tp_conn_t *c, int ms)
 
 void tp_http__conn_flush(tp_conn_t *c)
 {
+    if (c->dead)
+        return;
     while (tp_buf_size(&c->out) > 0) {
         ssize_t n = write(c->fd, tp_buf_data(&c->out), tp_buf_size(&c->out));
         if (n > 0) {
@@ -450,7 +471,7 @@ static void dispatch_head(tp_conn_t *c)
 
 void tp_http__parse(tp_conn_t *c)
 {
-    while (tp_buf_size(&c->in) > 0 && parser_may_run(c)) {
+    while (!c->dead && tp_buf_size(&c->in) > 0 && parser_may_run(c)) {
         tp_req_t *before = c->req;
         int in_head = before == NULL || before->state == TP_REQ_HEADERS;
         if (in_head && !c->discard_body && !tp_http_head_bytes_ok(tp_buf_data(&c->in), tp_buf_size(&c->in))) {
@@ -509,6 +530,8 @@ void tp_http__parse(tp_conn_t *c)
         if (used == 0)
             break;
     }
+    if (c->dead)
+        return;
     if (tp_buf_size(&c->in) > IN_HIGH_WATER && !c->reading_paused) {
         c->reading_paused = 1;
         ev_io_stop(c->w->loop, &c->rio);
@@ -520,7 +543,7 @@ void tp_http__parse(tp_conn_t *c)
 void tp_http_read_body(tp_req_t *r)
 {
     tp_conn_t *c = r->conn;
-    if (c == NULL)
+    if (c == NULL || c->dead)
         return;
     if (r->expect_continue && r->body_received == 0 && !r->body_done) {
         r->expect_continue = 0;

@@ -29,6 +29,8 @@ struct tp_conn_s {
     int head_bytes;    /* bytes of the current request head seen so far */
     int discard_body;  /* response done early: drop the rest of the body */
     int in_parser;     /* inside http_parser_execute: never re-enter it */
+    int dead;          /* closed; freed by tp_http_reap after this loop iteration */
+    tp_conn_t *dead_next;
     tp_conn_t *prev, *next;
     /* header being parsed */
     tp_buf_t hname, hvalue;
@@ -55,6 +57,9 @@ void tp_http_response_end(tp_req_t *r);
 
 /** Start reading (or resume) the client's body towards the upstream / buffer. */
 void tp_http_read_body(tp_req_t *r);
+
+/** Free the connections closed during this loop iteration (an ev_check). */
+void tp_http_reap(tp_worker_t *w);
 
 /** Close every idle keep-alive connection and stop accepting (graceful stop). */
 void tp_http_drain(tp_worker_t *w);

@@ -312,7 +312,7 @@ static void client_finished(tp_conn_t *c, tp_req_t *r)
     }
     c->req = NULL;
     r->conn = NULL;
-    if (c->closing) {
+    if (c->closing || c->dead) {
         tp_http__conn_flush(c);
         return;
     }
@@ -324,7 +324,7 @@ static void client_finished(tp_conn_t *c, tp_req_t *r)
     }
     tp_http__conn_flush(c);
     /* a pipelined request may already be waiting */
-    if (tp_buf_size(&c->in) > 0)
+    if (!c->dead && tp_buf_size(&c->in) > 0)
         tp_http__parse(c);
 }
 

@@ -106,6 +106,14 @@ static void on_sigterm(struct ev_loop *loop, ev_signal *s, int revents)
     start_drain(w);
 }
 
+/* After every loop iteration: free the connections closed during it. */
+static void on_reap(struct ev_loop *loop, ev_check *chk, int revents)
+{
+    tp_worker_t *w = tp_container_of(chk, tp_worker_t, reaper);
+    if (w->dead_conns)
+        tp_http_reap(w);
+}
+
 static void on_sigquit(struct ev_loop *loop, ev_signal *s, int revents)
 {
     _exit(0);
@@ -140,6 +148,8 @@ void tp_worker_main(tp_node_t *node, int *fds, int nfds, int index, const char *
         ev_io_init(&l->io, tp_http_on_accept, l->fd, EV_READ);
         ev_io_start(w->loop, &l->io);
     }
+    ev_check_init(&w->reaper, on_reap);
+    ev_check_start(w->loop, &w->reaper);
     ev_signal_init(&w->sig_hup, on_sighup, SIGHUP);
     ev_signal_init(&w->sig_term, on_sigterm, SIGTERM);
     ev_signal_init(&w->sig_int, on_sigterm, SIGINT);

@@ -33,6 +33,8 @@ typedef struct tp_worker_s {
     ev_timer drain_check;
     int draining;
     tp_conn_t *conns; /* every open client connection (for draining) */
+    tp_conn_t *dead_conns; /* closed this loop iteration, freed by the reaper */
+    ev_check reaper;
     int64_t connections;
     uint64_t requests;
     uint32_t next_req_id;

@@ -97,6 +97,28 @@ describe("Core: keep-alive and pipelining", function()
       r:close()
     end)
 
+    -- regression: closing the connection from inside the parse loop (a gateway-made
+    -- answer to a Connection: close request with more pipelined behind it) used the
+    -- freed connection; the ASan build of this suite caught it as a worker crash
+    it("answers a Connection: close request and closes, with more pipelined behind it", function()
+      local gw404 = helpers.start_turnpike { config = {
+        services = { { name = "only", url = "http://127.0.0.1:" .. up.port,
+                       routes = { { name = "only", paths = { "/only" } } } } },
+      } }
+      local before = gw404:worker_pids()
+      for _ = 1, 10 do
+        local r = assert(helpers.raw(gw404.proxy_port))
+        assert(r:send("GET /no-such-route HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                      .. "GET /no-such-route HTTP/1.1\r\nHost: x\r\n\r\n"))
+        local res = assert(r:read_response { timeout_ms = 3000 })
+        assert.equal(404, res.status)
+        assert.is_true(r:closed(3))
+        r:close()
+      end
+      assert.same(before, gw404:worker_pids())
+      gw404:stop()
+    end)
+
     it("frames a HEAD response without a body when a request follows it", function()
       local r = assert(helpers.raw(gw.proxy_port))
       assert(r:send("HEAD /pipe-head HTTP/1.1\r\nHost: x\r\n\r\nGET /pipe-after HTTP/1.1\r\nHost: x\r\n\r\n"))
