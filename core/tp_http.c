@@ -231,6 +231,9 @@ void tp_http__request_done(tp_req_t *r)
     if (r->state == TP_REQ_LOG || r->state == TP_REQ_DONE)
         return;
     r->state = TP_REQ_LOG;
+    /* nothing may still fire for the request (a deferred upstream error, a cache
+     * poll): the log phase may use the timer for its own waits */
+    ev_timer_stop(r->w->loop, &r->sleep_timer);
     if (r->up)
         tp_upstream_abort(r);
     tp_http__access_log(r);

@@ -110,6 +110,8 @@ typedef struct tp_req_s {
     int nattempts;
     char *upstream_name;
     tp_upconn_t *up;
+    int up_error_status;      /* a failed exchange's answer, written from the loop */
+    const char *up_error_msg; /* static string */
     uint64_t up_start_us, up_header_us;
 
     /* response */

@@ -746,6 +746,26 @@ static void note_attempt(tp_req_t *r, int outcome)
     }
 }
 
+static void on_deferred_error(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    tp_req_t *r = tp_container_of(t, tp_req_t, sleep_timer);
+    if (r->conn == NULL)
+        tp_http_response_end(r);
+    else
+        tp_http_send_error(r, r->up_error_status, r->up_error_msg);
+}
+
+/* The answer to a failed exchange is written from the loop, not from the call that
+ * found the failure: that caller (a flush inside the client's parser, the start of
+ * an exchange) may still use the request, which answering could free. */
+static void defer_error(tp_req_t *r, int status, const char *msg)
+{
+    r->up_error_status = status;
+    r->up_error_msg = msg;
+    ev_timer_init(&r->sleep_timer, on_deferred_error, 0.0, 0.0);
+    ev_timer_start(r->w->loop, &r->sleep_timer);
+}
+
 static void fail(tp_req_t *r, int status, const char *msg, int retryable)
 {
     tp_upconn_t *u = r->up;
@@ -760,7 +780,7 @@ static void fail(tp_req_t *r, int status, const char *msg, int retryable)
         upconn_free(u);
     }
     if (r->conn == NULL) {
-        tp_http_response_end(r);
+        defer_error(r, 0, NULL);
         return;
     }
     if (retryable && nothing_sent && !r->resp_head_sent &&
@@ -776,5 +796,5 @@ static void fail(tp_req_t *r, int status, const char *msg, int retryable)
             return;
         }
     }
-    tp_http_send_error(r, status, msg);
+    defer_error(r, status, msg);
 }
