@@ -88,6 +88,7 @@ describe("Core: misbehaving clients", function()
     assert.equal(502, res.status)
     assert.same(before, gw1:worker_pids())
     gw1:stop()
+    if helpers.pid_alive(pid) then helpers.kill(pid, 9) end
   end)
 end)
 
