@@ -38,6 +38,19 @@ end
 
 -- load_anonymous(id) -> consumer | nil, {status, message}: the consumer named by
 -- config.anonymous (id or username). A missing one is a configuration error, logged here.
+-- already_authenticated(conf): with `anonymous` set, auth plugins form a logical OR,
+-- so a credential an earlier plugin accepted means this one has nothing to do.
+function _M.already_authenticated(conf)
+  if not conf.anonymous then return false end
+  return turnpike.client.get_credential() ~= nil
+end
+
+-- skip(conf): a CORS preflight the plugin is told to let through, or an earlier success.
+function _M.skip(conf)
+  if not conf.run_on_preflight and turnpike.request.get_method() == "OPTIONS" then return true end
+  return _M.already_authenticated(conf)
+end
+
 function _M.load_anonymous(id)
   local consumer = turnpike.client.load_consumer(id, true)
   if consumer then return consumer end

@@ -285,13 +285,7 @@ local function authenticate(conf)
 end
 
 function JwtHandler:access(conf)
-  if not conf.run_on_preflight and turnpike.request.get_method() == "OPTIONS" then
-    return
-  end
-  -- With anonymous set, auth plugins form a logical OR: an earlier one already succeeded.
-  if conf.anonymous and turnpike.client.get_credential() then
-    return
-  end
+  if auth.skip(conf) then return end
 
   local ok, err = authenticate(conf)
   if ok then return end

@@ -243,8 +243,7 @@ local function authenticate(conf)
 end
 
 function Oauth2IntrospectionHandler:access(conf)
-  -- With anonymous set, auth plugins form a logical OR: an earlier one already succeeded.
-  if conf.anonymous and turnpike.client.get_credential() then return end
+  if auth.already_authenticated(conf) then return end
   clear_identity_headers()
   if not conf.run_on_preflight and turnpike.request.get_method() == "OPTIONS" then return end
 
