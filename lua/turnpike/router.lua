@@ -387,6 +387,13 @@ function _M.new(routes)
   for _, e in ipairs(entries) do node_add(trie_insert(root, e.key), e) end
   trie_sort(root)
   local self = { root = root, count = #entries, _stack = {} }
+  -- Without header conditions a match depends only on (method, path, host, scheme): the
+  -- answers are kept by path (see match_memo). Kong's router keeps its matches the same way.
+  local memo_ok = true
+  for _, e in ipairs(entries) do
+    if e.headers then memo_ok = false end
+  end
+  if memo_ok then self.memo, self.memo_n = {}, 0 end
   return setmetatable(self, mt)
 end
 
@@ -422,13 +429,44 @@ local function scan(list, best, method, h, hfull, get_header, scheme, path, head
   return nil
 end
 
+local find_match
+
 -- match(method, path, host, get_header, scheme) -> match table | nil
 --   path: request path without the query; host: Host header (port optional);
 --   get_header(lower_name) -> string | {strings} | nil (or get_header(header_arg, name) when
 --   header_arg is given: no closure per request), called only for routes with
 --   header conditions; scheme: "http" | "https" (nil: do not filter on protocols).
+-- The match table is shared by every request with the same method, path, host and scheme:
+-- read it, never change it.
 function _M:match(method, path, host, get_header, scheme, header_arg)
   path = path or "/"
+  local memo = self.memo
+  if memo then
+    -- one remembered answer per path: a hit needs the same method, host and scheme. The trie
+    -- walk's loops stay off the common path, which keeps it one compiled trace.
+    local m = memo[path]
+    if m and m.method == method and m.host == host and m.scheme == scheme then
+      return m.result or nil
+    end
+    return self:match_memo(method, path, host, get_header, scheme, header_arg)
+  end
+  return find_match(self, method, path, host, get_header, scheme, header_arg)
+end
+
+-- At most MEMO_MAX paths are remembered; then the memo starts over, so a client sending
+-- endless distinct paths costs a trie walk each, as without the memo.
+local MEMO_MAX = 4096
+
+function _M:match_memo(method, path, host, get_header, scheme, header_arg)
+  local result = find_match(self, method, path, host, get_header, scheme, header_arg)
+  if self.memo_n >= MEMO_MAX then self.memo, self.memo_n = {}, 0 end
+  local memo = self.memo
+  if not memo[path] then self.memo_n = self.memo_n + 1 end
+  memo[path] = { method = method, host = host, scheme = scheme, result = result or false }
+  return result
+end
+
+find_match = function(self, method, path, host, get_header, scheme, header_arg)
   local h, hfull = normalize_host(host)
 
   -- collect the trie nodes whose text prefixes the path

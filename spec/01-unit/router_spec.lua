@@ -273,6 +273,64 @@ describe("router", function()
     end
   end)
 
+  describe("remembered matches", function()
+    -- every case again, asked twice of one router: the second answer comes from the memo
+    for _, c in ipairs(CASES) do
+      local desc, routes, req = c[1], c[2], c[3]
+      it("gives the same answer twice: " .. desc, function()
+        local r = assert(router.new(routes))
+        local method, path, host, get, scheme = request(req)
+        local first = r:match(method, path, host, get, scheme)
+        local second = r:match(method, path, host, get, scheme)
+        assert.same(first, second)
+      end)
+    end
+
+    it("tells apart requests for one path that differ in method, host or scheme", function()
+      local r = assert(router.new({
+        R("get", { paths = { "/p" }, methods = { "GET" } }),
+        R("post", { paths = { "/p" }, methods = { "POST" } }),
+        R("host", { paths = { "/p" }, hosts = { "a.test" }, methods = { "PUT" } }),
+        R("tls", { paths = { "/s" }, protocols = { "https" } }),
+      }))
+      for _ = 1, 2 do
+        assert.equal("get", r:match("GET", "/p", nil, nil, "http").route.name)
+        assert.equal("post", r:match("POST", "/p", nil, nil, "http").route.name)
+        assert.is_nil(r:match("PUT", "/p", "b.test", nil, "http"))
+        assert.equal("host", r:match("PUT", "/p", "a.test", nil, "http").route.name)
+        assert.is_nil(r:match("PUT", "/p", "b.test", nil, "http"))
+        assert.is_nil(r:match("GET", "/s", nil, nil, "http"))
+        assert.equal("tls", r:match("GET", "/s", nil, nil, "https").route.name)
+        assert.is_nil(r:match("GET", "/s", nil, nil, "http"))
+      end
+    end)
+
+    it("stays bounded and right when clients send endless distinct paths", function()
+      local r = assert(router.new({ R("a", { paths = { "/a" } }), R("b", { paths = { "/b" } }) }))
+      for i = 1, 10000 do
+        local m = r:match("GET", "/a/" .. i, nil, nil, "http")
+        assert(m and m.route.name == "a" and m.upstream_path == "/base/" .. i)
+        assert(r:match("GET", "/nothing/" .. i, nil, nil, "http") == nil)
+      end
+      assert.is_true(r.memo_n <= 4096)
+      assert.equal("b", r:match("GET", "/b", nil, nil, "http").route.name)
+    end)
+
+    it("is not used when a route has header conditions", function()
+      local r = assert(router.new({
+        R("hdr", { paths = { "/h" }, headers = { ["x-a"] = { "1" } } }),
+        R("plain", { paths = { "/h" } }),
+      }))
+      assert.is_nil(r.memo)
+      local _, _, host, get = request({ headers = { ["x-a"] = "1" } })
+      local _, _, host2, get2 = request({ headers = { ["x-a"] = "2" } })
+      for _ = 1, 2 do
+        assert.equal("hdr", r:match("GET", "/h", host, get, "http").route.name)
+        assert.equal("plain", r:match("GET", "/h", host2, get2, "http").route.name)
+      end
+    end)
+  end)
+
   describe("match result", function()
     it("has no captures for a plain path and names the matched path", function()
       local r = assert(router.new({ R("a", { paths = { "/x", "/api" } }) }))
