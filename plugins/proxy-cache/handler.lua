@@ -21,6 +21,7 @@ local rules = require "kong.plugins.proxy-cache.rules"
 local turnpike = turnpike
 
 local ipairs = ipairs
+local next = next
 local floor = math.floor
 
 local STATUS = "X-Cache-Status"
@@ -53,21 +54,58 @@ local function hide(conf, name)
 end
 
 -- The request as key.build wants it.
-local function key_request(conf, consumer_id)
-  local route = turnpike.router.get_route()
+local function key_request(conf, consumer_id, route_id, method, path, vary_values)
   local headers = {}
-  if conf.vary_headers and #conf.vary_headers > 0 then
-    local all = turnpike.request.get_headers()
-    for _, name in ipairs(conf.vary_headers) do headers[name:lower()] = all[name] end
+  if vary_values then
+    for i, name in ipairs(conf.vary_headers) do headers[name:lower()] = vary_values[i] end
   end
   return {
     consumer_id = consumer_id,
-    route_id = route and route.id or "",
-    method = turnpike.request.get_method(),
-    path = turnpike.request.get_path(),
+    route_id = route_id,
+    method = method,
+    path = path,
     query = turnpike.request.get_query(),
     headers = headers,
   }
+end
+
+-- Keys already computed, per configuration: key.build depends only on the route, the
+-- consumer, the method, the path, the raw query and the vary_headers values, so a request
+-- whose identity was seen before skips the query parsing and the digest. Bounded: the table
+-- starts over when it holds MEMO_MAX keys (a client sending endless distinct URLs costs a
+-- digest each, as without the memo). Weak keys: a replaced configuration takes its keys along.
+local MEMO_MAX = 4096
+local memo_of = setmetatable({}, { __mode = "k" })
+
+local function request_key(conf, consumer_id)
+  local route = turnpike.router.get_route()
+  local route_id = route and route.id or ""
+  local method = turnpike.request.get_method()
+  local path = turnpike.request.get_path()
+  local vary, vary_values = "", nil
+  if conf.vary_headers and #conf.vary_headers > 0 then
+    local all = turnpike.request.get_headers()
+    vary_values = {}
+    for i, name in ipairs(conf.vary_headers) do vary_values[i] = all[name] end
+    vary = key_mod.values_text(vary_values, #conf.vary_headers)
+  end
+  local identity = route_id .. "\0" .. (consumer_id or "") .. "\0" .. method .. "\0" .. path
+                   .. "\0" .. turnpike.request.get_raw_query() .. "\0" .. vary
+  local memo = memo_of[conf]
+  if not memo then
+    memo = { n = 0 }
+    memo_of[conf] = memo
+  end
+  local key = memo[identity]
+  if key then return key end
+  key = key_mod.build(conf, key_request(conf, consumer_id, route_id, method, path, vary_values))
+  if memo.n >= MEMO_MAX then
+    memo = { n = 0 }
+    memo_of[conf] = memo
+  end
+  memo[identity] = key
+  memo.n = memo.n + 1
+  return key
 end
 
 -- refresh: go upstream for key and store the answer (Refresh), coalesced with other fills
@@ -81,11 +119,15 @@ function ProxyCacheHandler:access(conf)
   local plugin_ctx = turnpike.ctx.plugin
   local consumer = turnpike.client.get_consumer()
   local consumer_id = consumer and consumer.id or nil
+  local authorization = turnpike.request.get_header("authorization") ~= nil
+  -- every Cache-Control line counts, but the whole header table is built only when one is there
+  local cache_control = conf.cache_control and turnpike.request.get_header("cache-control")
+                        and turnpike.request.get_headers()["cache-control"] or nil
   local action, cc = rules.request(conf, {
     method = turnpike.request.get_method(),
-    cache_control = conf.cache_control and turnpike.request.get_headers()["cache-control"] or nil,
+    cache_control = cache_control,
     pragma = conf.cache_control and turnpike.request.get_header("pragma") or nil,
-    authorization = turnpike.request.get_header("authorization") ~= nil,
+    authorization = authorization,
     consumer_id = consumer_id,
     authorization_in_key = key_mod.vary_covers(conf, "authorization"),
   })
@@ -95,9 +137,9 @@ function ProxyCacheHandler:access(conf)
     return
   end
 
-  local key = key_mod.build(conf, key_request(conf, consumer_id))
+  local key = request_key(conf, consumer_id)
   plugin_ctx.key = key
-  plugin_ctx.authorization = turnpike.request.get_header("authorization") ~= nil
+  plugin_ctx.authorization = authorization
   plugin_ctx.authorization_keyed = consumer_id ~= nil
                                    or key_mod.vary_covers(conf, "authorization")
   send(conf, KEY, key)
@@ -111,7 +153,7 @@ function ProxyCacheHandler:access(conf)
   local rc, age = cache.lookup(r, key, conf.stale_while_revalidate * 1000,
                                conf.stale_if_error * 1000, LOCK_TIMEOUT_MS)
   plugin_ctx.age = age
-  if (rc == cache.HIT or rc == cache.STALE)
+  if (rc == cache.HIT or rc == cache.STALE) and cc and next(cc) ~= nil
      and not rules.accept_cached(conf, cc, age, age + cache.copy_ttl(r) / 1000) then
     -- the copy is older than the request's max-age allows, or not fresh enough for its
     -- min-fresh: refuse it and fetch a new one
@@ -139,6 +181,12 @@ function ProxyCacheHandler:access(conf)
                     or MODE_NOFILL
   plugin_ctx.stale_ok = rc == cache.MISS_STALE_OK
   send(conf, STATUS, ST_MISS)
+end
+
+-- vary_covers_of(conf) -> function(name): does the key vary on that header (made apart from
+-- header_filter: a closure there would keep the whole phase out of the JIT)
+local function vary_covers_of(conf)
+  return function(name) return key_mod.vary_covers(conf, name) end
 end
 
 -- Runs for the service's answer and also for a cached copy the core serves (a hit, or the
@@ -181,7 +229,7 @@ function ProxyCacheHandler:header_filter(conf)
     age = svc.get_header("age"),
     authorization = plugin_ctx.authorization,
     keyed = plugin_ctx.authorization_keyed,
-  }, floor(turnpike.now() / 1000), function(name) return key_mod.vary_covers(conf, name) end)
+  }, floor(turnpike.now() / 1000), vary_covers_of(conf))
   if not ttl then
     send(conf, STATUS, ST_BYPASS)
     cache.skip(r)

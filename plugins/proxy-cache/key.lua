@@ -89,13 +89,24 @@ local function header_names(conf)
   return names
 end
 
+local HEX = {} -- byte -> two lower-case hex digits
+for b = 0, 255 do HEX[b] = format("%02x", b) end
+
 local function hex(s)
   local out = {}
-  for i = 1, #s do out[i] = format("%02x", byte(s, i)) end
+  for i = 1, #s do out[i] = HEX[byte(s, i)] end
   return concat(out)
 end
 
 local _M = { KEY_HEX_LEN = KEY_HEX_LEN }
+
+-- values_text(values, n) -> one text for the n values (nil for an absent one), distinct for
+-- distinct value lists (header values never hold NUL): what the handler's key memo uses.
+function _M.values_text(values, n)
+  local parts = {}
+  for i = 1, n do parts[i] = value_text(values[i]) end
+  return concat(parts, "\0;")
+end
 
 -- canonical(conf, req) -> the text the key digests. req: { consumer_id, route_id, method,
 -- path, query = { name = "v" | true | {...} }, headers = { lower_name = "v" | {...} } }.

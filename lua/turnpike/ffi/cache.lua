@@ -61,11 +61,19 @@ function _M.lookup(r, key, swr_ms, sie_ms, lock_timeout_ms)
     error("cache key must be a string of 1 to " .. KEY_MAX .. " bytes", 2)
   end
   if not has_cache(r) then return MISS_NOFILL, 0 end
+  age_out[0] = 0
+  local rc = C.tp_ffi_cache_lookup(r, key, #key, swr_ms, sie_ms, lock_timeout_ms, age_out)
+  if rc ~= AGAIN then return rc, age_out[0] end
+  -- the waiting loop lives apart, off the path of a hit (which then compiles as one trace)
+  return _M.lookup_wait(r, key, swr_ms, sie_ms, lock_timeout_ms)
+end
+
+function _M.lookup_wait(r, key, swr_ms, sie_ms, lock_timeout_ms)
   while true do
+    coroutine_yield()
     age_out[0] = 0
     local rc = C.tp_ffi_cache_lookup(r, key, #key, swr_ms, sie_ms, lock_timeout_ms, age_out)
     if rc ~= AGAIN then return rc, age_out[0] end
-    coroutine_yield()
   end
 end
 
