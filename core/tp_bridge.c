@@ -65,6 +65,77 @@ static int call_has_phase(lua_State *L, int tbl, const char *phase)
     return yes;
 }
 
+/* String field `name` of the table on top of the stack (NULL when absent). */
+static const char *opt_lstring(lua_State *L, const char *name, size_t *len)
+{
+    lua_getfield(L, -1, name);
+    const char *s = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, len) : NULL;
+    lua_pop(L, 1); /* the string stays alive in the table */
+    if (s == NULL)
+        *len = 0;
+    return s;
+}
+
+/* One certificate entity (table on top of the stack) into the store. */
+static int add_certificate(lua_State *L, tp_tls_store_t *s, int i, char *err, size_t errlen)
+{
+    size_t clen, klen, calen, kalen;
+    const char *cert = opt_lstring(L, "cert", &clen);
+    const char *key = opt_lstring(L, "key", &klen);
+    const char *cert_alt = opt_lstring(L, "cert_alt", &calen);
+    const char *key_alt = opt_lstring(L, "key_alt", &kalen);
+    const char *snis[64];
+    int nsnis = 0;
+    lua_getfield(L, -1, "snis");
+    int n = lua_istable(L, -1) ? (int)lua_objlen(L, -1) : 0;
+    for (int j = 1; j <= n && nsnis < (int)tp_countof(snis); j++) {
+        lua_rawgeti(L, -1, j);
+        if (lua_type(L, -1) == LUA_TSTRING)
+            snis[nsnis++] = lua_tostring(L, -1);
+        lua_pop(L, 1);
+    }
+    char why[TP_ERR_LEN];
+    int rc = tp_tls_store_add(s, cert ? cert : "", clen, key ? key : "", klen, cert_alt, calen,
+                              key_alt, kalen, snis, nsnis, why, sizeof(why));
+    lua_pop(L, 1);
+    if (rc < 0)
+        snprintf(err, errlen, "certificates[%d]: %s", i, why);
+    return rc < 0 ? -1 : 0;
+}
+
+/* The generation's certificate store, from Lua `certificates()` of turnpike.worker
+ * (module table at index mod). NULL store and 0 when the config has none. */
+static int load_certificates(lua_State *L, int mod, tp_gen_t *g, char *err, size_t errlen)
+{
+    lua_getfield(L, mod, "certificates");
+    if (!lua_isfunction(L, -1) || lua_pcall(L, 0, 1, 0) != 0 || !lua_istable(L, -1)) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    int n = (int)lua_objlen(L, -1);
+    for (int i = 1; i <= n; i++) {
+        if (g->tls == NULL)
+            g->tls = tp_tls_store_new();
+        lua_rawgeti(L, -1, i);
+        int rc = lua_istable(L, -1) ? add_certificate(L, g->tls, i, err, errlen) : 0;
+        lua_pop(L, 1);
+        if (rc < 0) {
+            lua_pop(L, 1);
+            return -1;
+        }
+    }
+    lua_pop(L, 1);
+    /* a config posted without a `turnpike:` block keeps the node's listeners */
+    for (int i = 0; g->w && g->tls == NULL && i < g->w->node.nlisten; i++) {
+        if (g->w->node.listen[i].ssl) {
+            snprintf(err, errlen, "proxy_listen: '%s:%d ssl' needs at least one entry in "
+                     "certificates", g->w->node.listen[i].host, g->w->node.listen[i].port);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 tp_gen_t *tp_gen_load(tp_worker_t *w, const char *config_path, uint64_t number, char *err,
                       size_t errlen)
 {
@@ -107,6 +178,13 @@ tp_gen_t *tp_gen_load(tp_worker_t *w, const char *config_path, uint64_t number, 
     g->has_header_filter = call_has_phase(L, mod, "header_filter");
     g->has_body_filter = call_has_phase(L, mod, "body_filter");
     g->has_log = call_has_phase(L, mod, "log");
+    if (load_certificates(L, mod, g, err, errlen) < 0) {
+        g->refs = 0;
+        tp_tls_store_release(g->tls);
+        lua_close(L);
+        free(g);
+        return NULL;
+    }
     lua_settop(L, 0);
     return g;
 }
@@ -117,6 +195,7 @@ void tp_gen_release(tp_gen_t *g)
         return;
     tp_log(TP_LOG_INFO, "generation %llu released", (unsigned long long)g->number);
     lua_close(g->L);
+    tp_tls_store_release(g->tls); /* connections still using it hold their own references */
     free(g);
 }
 

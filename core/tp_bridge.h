@@ -8,6 +8,7 @@
 
 #include "tp_buf.h"
 #include "tp_req.h"
+#include "tp_tls.h"
 #include "tp_worker.h"
 
 #include <lua.h>
@@ -25,6 +26,7 @@ struct tp_gen_s {
     int parked[TP_GEN_PARKED_MAX]; /* registry refs of coroutines waiting for a job */
     int nparked;
     tp_worker_t *w;
+    tp_tls_store_t *tls; /* the config's certificates (NULL without any); one reference */
 };
 
 /** Build a generation from a config file: a fresh Lua state, config validated,

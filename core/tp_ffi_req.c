@@ -67,6 +67,11 @@ int tp_ffi_req_is_admin(tp_req_t *r)
     return r->is_admin;
 }
 
+int tp_ffi_req_is_tls(tp_req_t *r)
+{
+    return r->tls;
+}
+
 const char *tp_ffi_req_client_ip(tp_req_t *r, size_t *len)
 {
     *len = strlen(r->client_ip);

@@ -14,6 +14,7 @@
 #include "tp_http_head.h"
 #include "tp_http_int.h"
 #include "tp_log.h"
+#include "tp_tls.h"
 #include "tp_upstream.h"
 #include "tp_util.h"
 
@@ -80,6 +81,7 @@ void tp_http_reap(tp_worker_t *w)
         tp_buf_free(&c->out);
         tp_buf_free(&c->hname);
         tp_buf_free(&c->hvalue);
+        tp_tls_conn_free(c->tls);
         free(c);
     }
 }
@@ -123,12 +125,35 @@ void tp_http__set_timer(tp_conn_t *c, int ms)
 
 /* ---- writing ------------------------------------------------------------- */
 
+/* write(2), or through the TLS engine on an ssl listener */
+static ssize_t conn_send(tp_conn_t *c, const char *p, size_t n)
+{
+    if (c->tls)
+        return tp_tls_send(c->tls, c->fd, p, n);
+    return write(c->fd, p, n);
+}
+
+/* TLS records encrypted but not yet sent: 1 while the socket is full. */
+static int tls_pending(tp_conn_t *c)
+{
+    int rc = tp_tls_flush(c->tls, c->fd);
+    if (rc > 0) {
+        ev_io_start(c->w->loop, &c->wio);
+        return 1;
+    }
+    if (rc < 0) {
+        conn_close(c);
+        return 1;
+    }
+    return 0;
+}
+
 void tp_http__conn_flush(tp_conn_t *c)
 {
     if (c->dead)
         return;
     while (tp_buf_size(&c->out) > 0) {
-        ssize_t n = write(c->fd, tp_buf_data(&c->out), tp_buf_size(&c->out));
+        ssize_t n = conn_send(c, tp_buf_data(&c->out), tp_buf_size(&c->out));
         if (n > 0) {
             tp_buf_consume(&c->out, (size_t)n);
             continue;
@@ -136,7 +161,10 @@ void tp_http__conn_flush(tp_conn_t *c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            ev_io_start(c->w->loop, &c->wio);
+            /* a TLS engine that neither takes data nor has records to send waits
+             * for the peer (mid-handshake): the read side goes on */
+            if (c->tls == NULL || tp_tls_want_write(c->tls))
+                ev_io_start(c->w->loop, &c->wio);
             return;
         }
         c->closing = 1;
@@ -144,12 +172,16 @@ void tp_http__conn_flush(tp_conn_t *c)
         conn_close(c);
         return;
     }
+    if (c->tls && tls_pending(c))
+        return;
     ev_io_stop(c->w->loop, &c->wio);
     if (c->req == NULL && c->out.cap > IDLE_BUF_MAX)
         tp_buf_free(&c->out); /* idle: do not keep a big buffer */
     if (c->req && c->req->up && c->req->state == TP_REQ_UPSTREAM)
         tp_upstream_resume_read(c->req);
     if (c->closing && c->req == NULL) {
+        if (c->tls)
+            tp_tls_close(c->tls, c->fd); /* close_notify, if the socket takes it */
         shutdown(c->fd, SHUT_WR);
         conn_close(c);
     }
@@ -263,6 +295,7 @@ static tp_req_t *req_new(tp_conn_t *c)
     r->client_port = c->client_port;
     r->listen_port = c->listener->conf.port;
     r->is_admin = c->listener->conf.admin;
+    r->tls = c->tls != NULL;
     return r;
 }
 
@@ -557,10 +590,8 @@ void tp_http_read_body(tp_req_t *r)
     }
     if (!r->body_done)
         tp_http__set_timer(c, c->w->node.client_body_timeout_ms);
-    if (c->reading_paused) {
-        c->reading_paused = 0;
-        ev_io_start(c->w->loop, &c->rio);
-    }
+    if (c->reading_paused)
+        tp_http__resume_read(c);
     if (c->in_parser)
         return; /* called back from inside on_body: the running parse loop goes on */
     if (r->body_done && r->state == TP_REQ_READ_BODY) {
@@ -575,6 +606,41 @@ void tp_http_read_body(tp_req_t *r)
     tp_http__parse(c);
 }
 
+void tp_http__resume_read(tp_conn_t *c)
+{
+    c->reading_paused = 0;
+    ev_io_start(c->w->loop, &c->rio);
+    /* plaintext the TLS engine decrypted before the pause: the socket will not
+     * say so, so the read callback is called by hand */
+    if (c->tls && tp_tls_has_plaintext(c->tls))
+        ev_feed_event(c->w->loop, &c->rio, EV_READ);
+}
+
+/* read(2), or the plaintext of the TLS records that arrived (several records per
+ * wake-up, as a plain read takes what the socket has) */
+static ssize_t conn_recv(tp_conn_t *c, char *buf, size_t len)
+{
+    if (c->tls == NULL)
+        return read(c->fd, buf, len);
+    size_t got = 0;
+    while (len - got >= 16384) {
+        ssize_t n = tp_tls_recv(c->tls, c->fd, buf + got, len - got);
+        if (n > 0) {
+            got += (size_t)n;
+            continue;
+        }
+        if (got > 0 && (n == 0 || errno == EAGAIN))
+            break; /* an end shows again at the next read */
+        if (n < 0 && errno == EAGAIN && tp_tls_want_write(c->tls))
+            ev_io_start(c->w->loop, &c->wio); /* handshake records wait for the socket */
+        if (n < 0 && errno == EPROTO)
+            tp_log(TP_LOG_INFO, "tls from %s:%d: bearssl error %d", c->client_ip,
+                   c->client_port, tp_tls_last_error(c->tls));
+        return got > 0 ? (ssize_t)got : n;
+    }
+    return (ssize_t)got;
+}
+
 static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
 {
     tp_conn_t *c = tp_container_of(io, tp_conn_t, rio);
@@ -586,7 +652,7 @@ static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
     /* read into the stack, keep only what arrived: a connection's buffers grow
      * with what it really sends (an idle keep-alive client holds about 1 KB) */
     char chunk[READ_CHUNK];
-    ssize_t n = read(c->fd, chunk, sizeof(chunk));
+    ssize_t n = conn_recv(c, chunk, sizeof(chunk));
     if (n > 0) {
         tp_buf_append(&c->in, chunk, (size_t)n);
         if (c->req && !c->req->body_done && c->req->state != TP_REQ_HEADERS)
@@ -632,10 +698,22 @@ void tp_http_on_accept(struct ev_loop *loop, ev_io *io, int revents)
         }
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        tp_tls_conn_t *tls = NULL;
+        if (l->conf.ssl) {
+            /* new connections use the newest generation's certificates */
+            tls = tp_tls_conn_new(w->gen ? w->gen->tls : NULL);
+            if (tls == NULL) {
+                tp_log(TP_LOG_ERR, "ssl listener on port %d: no certificate to serve, connection "
+                       "closed", l->conf.port);
+                close(fd);
+                continue;
+            }
+        }
         tp_conn_t *c = tp_calloc(1, sizeof(*c));
         c->w = w;
         c->listener = l;
         c->fd = fd;
+        c->tls = tls;
         if (ss.ss_family == AF_INET) {
             struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
             inet_ntop(AF_INET, &sin->sin_addr, c->client_ip, sizeof(c->client_ip));

@@ -7,6 +7,7 @@
 
 #include "tp_buf.h"
 #include "tp_req.h"
+#include "tp_tls.h"
 #include "tp_worker.h"
 
 #include <ev.h>
@@ -16,6 +17,7 @@ struct tp_conn_s {
     tp_worker_t *w;
     tp_listener_t *listener;
     int fd;
+    tp_tls_conn_t *tls; /* the TLS engine on an ssl listener, else NULL */
     ev_io rio, wio;
     ev_timer timer;
     http_parser parser;

@@ -9,6 +9,8 @@
 
 /** Write what is buffered for the client; closes the connection when done and closing. */
 void tp_http__conn_flush(tp_conn_t *c);
+/** Read again after back-pressure paused the connection. */
+void tp_http__resume_read(tp_conn_t *c);
 /** Run the parser over buffered input as far as the connection's state allows. */
 void tp_http__parse(tp_conn_t *c);
 /** (Re)arm the connection's one timer; 0 stops it. */

@@ -123,10 +123,13 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
     tp_buf_puts(b, tp_http__status_text(r->status));
     TP_BUF_LIT(b, "\r\n");
     int has_server = 0;
+    /* RFC 9110 section 15.5.22: a 426 names the protocol to switch to in Upgrade */
+    int upgrade = r->status == 426 && r->resp_source != TP_SRC_SERVICE;
     int conn_tokens = tp_headers_conn_tokens(&r->resp_headers);
     for (int i = 0; i < r->resp_headers.n; i++) {
         tp_header_t *h = &r->resp_headers.items[i];
-        if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
+        int keep = upgrade && h->nlen == 7 && tp_strieq(h->name, h->nlen, "upgrade");
+        if (h->deleted || (tp_http_is_hop_by_hop(h->name, h->nlen) && !keep) ||
             (conn_tokens && tp_headers_conn_listed(&r->resp_headers, h->name, h->nlen)) ||
             (h->nlen == 14 && tp_strieq(h->name, h->nlen, "content-length")) ||
             (h->nlen == 4 && tp_strieq(h->name, h->nlen, "date")))
@@ -156,9 +159,11 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
     if (c->w->draining)
         r->keepalive = 0;
     if (!r->keepalive)
-        TP_BUF_LIT(b, "Connection: close\r\n");
+        tp_buf_puts(b, upgrade ? "Connection: Upgrade, close\r\n" : "Connection: close\r\n");
     else if (r->http_major == 1 && r->http_minor == 0)
         TP_BUF_LIT(b, "Connection: keep-alive\r\n");
+    else if (upgrade)
+        TP_BUF_LIT(b, "Connection: Upgrade\r\n");
     tp_buf_append(b, "\r\n", 2);
     r->head_sent_bytes = tp_buf_size(b) - before;
     r->resp_head_sent = 1;
@@ -318,10 +323,8 @@ static void client_finished(tp_conn_t *c, tp_req_t *r)
     }
     tp_http__set_timer(c, c->w->node.keepalive_timeout_ms);
     c->head_bytes = 0;
-    if (c->reading_paused) {
-        c->reading_paused = 0;
-        ev_io_start(c->w->loop, &c->rio);
-    }
+    if (c->reading_paused)
+        tp_http__resume_read(c);
     tp_http__conn_flush(c);
     /* a pipelined request may already be waiting */
     if (!c->dead && tp_buf_size(&c->in) > 0)

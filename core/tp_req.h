@@ -69,6 +69,7 @@ typedef struct tp_req_s {
     int client_port;
     int listen_port;
     int is_admin;
+    int tls;           /* came over an ssl listener */
 
     /* client request */
     int method;        /* http_parser method */

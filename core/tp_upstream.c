@@ -301,7 +301,10 @@ static void queue_head(tp_upconn_t *u, tp_req_t *r)
     } else {
         add_header_line(b, "X-Forwarded-For", 15, r->client_ip, strlen(r->client_ip));
     }
-    TP_BUF_LIT(b, "X-Forwarded-Proto: http\r\n");
+    if (r->tls)
+        TP_BUF_LIT(b, "X-Forwarded-Proto: https\r\n");
+    else
+        TP_BUF_LIT(b, "X-Forwarded-Proto: http\r\n");
     if (host) {
         const char *hv = r->host && r->host[0] ? r->host : host->value;
         add_header_line(b, "X-Forwarded-Host", 16, hv, strlen(hv));

@@ -18,6 +18,7 @@ local schema = require "turnpike.schema"
 local plugins = require "turnpike.plugins"
 local typedefs = require "turnpike.typedefs"
 local entities = require "turnpike.entities"
+local tls = require "turnpike.tls"
 
 local type = type
 local pairs = pairs
@@ -567,11 +568,39 @@ local function load_upstream(ctx, t, i)
   end
 end
 
+-- The PEM texts decode and each key belongs to its certificate (checked in C, as served).
+local function check_pem(ctx, t, what, c)
+  local cert_alt, key_alt = nonnull(c.cert_alt), nonnull(c.key_alt)
+  if (cert_alt == nil) ~= (key_alt == nil) then
+    fail_at(ctx, t, { cert_alt and "cert_alt" or "key_alt" }, what,
+      "cert_alt and key_alt must be given together")
+  end
+  local ok, err = tls.check_pair(c.cert, c.key)
+  if not ok then fail_at(ctx, t, { err:match("^key") and "key" or "cert" }, what, err) end
+  if cert_alt then
+    ok, err = tls.check_pair(cert_alt, key_alt)
+    if not ok then
+      local field = err:match("^key") and "key_alt" or "cert_alt"
+      fail_at(ctx, t, { field }, what, field .. err:gsub("^%a+", ""))
+    end
+  end
+end
+
+-- An SNI name serves one certificate only (as Kong's unique snis.name).
+local function claim_sni(ctx, seen, t, keys, what, name)
+  local lname = name:lower()
+  if seen[lname] then
+    fail_at(ctx, t, keys, what, "sni '" .. name .. "' is already used by " .. seen[lname])
+  end
+  seen[lname] = what
+end
+
 local function load_certificates(ctx, doc)
-  local by_id = {}
+  local by_id, seen = {}, {}
   for i, t in ipairs(list_of(ctx, doc, "certificates", "")) do
     local what = "certificates[" .. i .. "]"
     local c = check_entity(ctx, "certificates", t, what, { snis = true })
+    check_pem(ctx, t, what, c)
     c.id = c.id or derive_id("certificates", sha1_hex(c.cert))
     if by_id[c.id] then fail_at(ctx, t, {}, what, "duplicate id '" .. c.id .. "'") end
     by_id[c.id] = c
@@ -580,6 +609,7 @@ local function load_certificates(ctx, doc)
       local name = type(sn) == "table" and sn.name or sn
       local v, err = schema.validate_value(typedefs.sni { required = true }, name)
       if not v then fail_at(ctx, t, { "snis", j }, what, "snis[" .. j .. "]: " .. err) end
+      claim_sni(ctx, seen, t, { "snis", j }, what, v)
       c.snis[#c.snis + 1] = v
     end
     ctx.cfg.certificates[#ctx.cfg.certificates + 1] = c
@@ -590,7 +620,16 @@ local function load_certificates(ctx, doc)
     local ref = type(s.certificate) == "table" and s.certificate.id or s.certificate
     local c = by_id[ref]
     if not c then fail_at(ctx, t, { "certificate" }, what, "certificate: unknown certificate '" .. tostring(ref) .. "'") end
+    claim_sni(ctx, seen, t, { "name" }, what, s.name)
     c.snis[#c.snis + 1] = s.name
+  end
+  -- an ssl listener without a certificate would have nothing to serve
+  for _, l in ipairs(ctx.cfg.node.proxy_listen or {}) do
+    if l.ssl and #ctx.cfg.certificates == 0 then
+      local node = nonnull(doc.turnpike)
+      fail(where(ctx, line_of(ctx, node, "proxy_listen")) .. ": proxy_listen: '" .. l.host .. ":"
+        .. l.port .. " ssl' needs at least one entry in certificates")
+    end
   end
   for i, t in ipairs(list_of(ctx, doc, "ca_certificates", "")) do
     local c = check_entity(ctx, "ca_certificates", t, "ca_certificates[" .. i .. "]")

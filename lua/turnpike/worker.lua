@@ -30,6 +30,7 @@ local NO_TIMEOUTS = {} -- read-only: a request whose plugins set none
 local _M = {}
 
 local rn, balancer
+local certificates -- the config's TLS certificates, for C (core/tp_bridge.c builds the store)
 
 -- C passes each request as its address (a number): the key of its binding in the
 -- backend, and cast to tp_req_t* for the FFI.
@@ -68,6 +69,7 @@ function _M.init(config_path, generation, worker_index, done)
   if not router then return nil, err end
   rn = runner_mod.new { cfg = cfg, router = router, plugins = loaded, backend = backend, sdk = sdk }
   balancer = balancer_mod.new(cfg)
+  certificates = cfg.certificates
   admin.init { cfg = cfg, backend = backend, runner = rn, generation = generation,
                worker = worker_index, balancer = balancer }
   rn:init_worker()
@@ -96,6 +98,8 @@ end
 function _M.run_timer(lud, id)
   backend.timer_run(cast(REQ_T, lud), id)
 end
+
+function _M.certificates() return certificates end
 
 function _M.has_phase(name)
   if name == "log" then return keep_ctx end

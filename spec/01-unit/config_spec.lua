@@ -23,6 +23,21 @@ local function yml(lines)
   return table.concat(lines, "\n") .. "\n"
 end
 
+-- A PEM file of spec/fixtures/tls as a YAML block scalar `field: |` at `indent`.
+local function pem_block(field, name, indent)
+  local f = assert(io.open(FIXTURES .. "/tls/" .. name))
+  local lines = { indent .. field .. ": |" }
+  for l in f:read("*a"):gmatch("[^\n]+") do lines[#lines + 1] = indent .. "  " .. l end
+  f:close()
+  return table.concat(lines, "\n")
+end
+
+-- One certificates entry (RSA, for a.test) as YAML lines.
+local function a_certificate()
+  return { "certificates:", "  - snis: [a.test]", pem_block("cert", "a.crt", "    "),
+           pem_block("key", "a.key", "    ") }
+end
+
 local function by_name(list, name)
   for _, e in ipairs(list) do
     if e.name == name then return e end
@@ -161,11 +176,74 @@ describe("config", function()
     it("loads certificates with snis", function()
       local cfg = assert(load(yml {
         "certificates:",
-        "  - cert: CERT",
-        "    key: KEY",
-        "    snis: [a.example.test, { name: b.example.test }]",
+        "  - snis: [a.example.test, { name: b.example.test }]",
+        pem_block("cert", "a.crt", "    "),
+        pem_block("key", "a.key", "    "),
+        "  - snis: ['*.b.test']",
+        pem_block("cert", "b.crt", "    "),
+        pem_block("key", "b.key", "    "),
+        pem_block("cert_alt", "a.crt", "    "),
+        pem_block("key_alt", "a.key", "    "),
       }))
       assert.same({ "a.example.test", "b.example.test" }, cfg.certificates[1].snis)
+      assert.same({ "*.b.test" }, cfg.certificates[2].snis)
+    end)
+
+    describe("certificates", function()
+      it("refuses a key that does not belong to its certificate", function()
+        local cfg, err = load(yml {
+          "certificates:",
+          "  - snis: [a.test]",
+          pem_block("cert", "a.crt", "    "),
+          pem_block("key", "other_rsa.key", "    "),
+        })
+        assert.is_nil(cfg)
+        assert.matches("^kong.yml:%d+: certificates%[1%]: key: does not match the certificate's public key", err)
+      end)
+
+      it("refuses PEM that does not decode", function()
+        local cfg, err = load(yml {
+          "certificates:",
+          "  - cert: not a certificate",
+          pem_block("key", "a.key", "    "),
+        })
+        assert.is_nil(cfg)
+        assert.matches("kong.yml:2: certificates[1]: cert: not valid PEM text", err, 1, true)
+      end)
+
+      it("refuses cert_alt without key_alt, and a bad alternate pair", function()
+        local lines = a_certificate()
+        lines[#lines + 1] = pem_block("cert_alt", "b.crt", "    ")
+        local cfg, err = load(yml(lines))
+        assert.is_nil(cfg)
+        assert.matches("cert_alt and key_alt must be given together", err, 1, true)
+        lines[#lines + 1] = pem_block("key_alt", "a.key", "    ")
+        cfg, err = load(yml(lines))
+        assert.is_nil(cfg)
+        assert.matches("certificates[1]: key_alt: does not match", err, 1, true)
+      end)
+
+      it("refuses an sni used by two certificates", function()
+        local lines = a_certificate()
+        lines[#lines + 1] = "  - snis: [A.test]"
+        lines[#lines + 1] = pem_block("cert", "b.crt", "    ")
+        lines[#lines + 1] = pem_block("key", "b.key", "    ")
+        local cfg, err = load(yml(lines))
+        assert.is_nil(cfg)
+        assert.matches("certificates[2]: sni 'A.test' is already used by certificates[1]", err, 1, true)
+      end)
+
+      it("refuses an ssl listener without any certificate", function()
+        local cfg, err = load(yml {
+          "turnpike:",
+          '  proxy_listen: ["127.0.0.1:9000", "0.0.0.0:9443 ssl"]',
+        })
+        assert.is_nil(cfg)
+        assert.equal("kong.yml:2: proxy_listen: '0.0.0.0:9443 ssl' needs at least one entry in certificates", err)
+        cfg, err = load("services: []\n", { env = { TURNPIKE_PROXY_LISTEN = "127.0.0.1:2 ssl" } })
+        assert.is_nil(cfg)
+        assert.matches("needs at least one entry in certificates", err, 1, true)
+      end)
     end)
 
     it("derives stable UUIDs for entities without ids", function()
@@ -308,6 +386,7 @@ describe("config", function()
         "  client_max_body_size: 0",
         "  plugins_path: [./custom]",
         "  redis: { host: redis.internal, password: pw }",
+        table.concat(a_certificate(), "\n"),
       }, { source = "/etc/tp/kong.yml" }))
       local n = cfg.node
       assert.same({ { host = "127.0.0.1", port = 9000, ssl = false },
@@ -321,7 +400,8 @@ describe("config", function()
     end)
 
     it("lets TURNPIKE_<NAME> override each setting", function()
-      local cfg = assert(load("turnpike: { workers: 2, admin_listen: '127.0.0.1:1' }\n", { env = {
+      local cfg = assert(load("turnpike: { workers: 2, admin_listen: '127.0.0.1:1' }\n"
+                              .. yml(a_certificate()), { env = {
         TURNPIKE_WORKERS = "4", TURNPIKE_ADMIN_LISTEN = "127.0.0.1:9001",
         TURNPIKE_PROXY_LISTEN = "127.0.0.1:1,127.0.0.1:2 ssl", TURNPIKE_CLIENT_MAX_BODY_SIZE = "1k",
         TURNPIKE_REDIS_PORT = "6380", TURNPIKE_PLUGINS_PATH = '["/a", "/b"]',
