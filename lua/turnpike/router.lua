@@ -279,7 +279,14 @@ local function compile_route(route, idx)
     base.headers, base.header_count = hl, #hl
     base.weight = base.weight + 1
   end
-  if not is_empty(route.protocols) then base.protocols = set_of(route.protocols) end
+  if not is_empty(route.protocols) then
+    base.protocols = set_of(route.protocols)
+    -- as Kong: an https-only route matches plain requests too, which then get its
+    -- https_redirect_status_code (426 or a redirect) rather than a 404
+    if base.protocols.https and not base.protocols.http then
+      base.protocols.http, base.https_only = true, true
+    end
+  end
   base.regex_priority = route.regex_priority or 0
   base.strip_path = route.strip_path ~= false
   base.v1 = route.path_handling == "v1"
@@ -525,6 +532,7 @@ find_match = function(self, method, path, host, get_header, scheme, header_arg)
     matched_path = best.path,
     matched_host = bhost ~= true and bhost or nil,
     matched_method = best.methods and method or nil,
+    https_only = best.https_only,
   }
 end
 

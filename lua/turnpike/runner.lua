@@ -34,6 +34,9 @@ local traceback = debug.traceback
 local ERR_UNEXPECTED = '{"message":"An unexpected error occurred"}'
 local ERR_NO_ROUTE = '{"message":"no Route matched with those values"}'
 local JSON_HEADERS = { ["content-type"] = "application/json; charset=utf-8" }
+local ERR_USE_HTTPS = '{"message":"Please use HTTPS protocol"}'
+local UPGRADE_HEADERS = { ["content-type"] = JSON_HEADERS["content-type"],
+                          ["Upgrade"] = "TLS/1.2, HTTP/1.1" } -- C adds Connection: Upgrade
 local PHASES = { "init_worker", "rewrite", "access", "header_filter", "body_filter", "log" }
 
 local function id_of(entity)
@@ -234,12 +237,21 @@ function _M:process(r, ctx)
   end
 
   ctx.phase = "access"
+  local scheme = backend.get_scheme(r)
   local match = self.router:match(backend.get_method(r), backend.get_path(r),
-                                  backend.get_host(r), backend.get_header,
-                                  backend.get_scheme(r), r)
+                                  backend.get_host(r), backend.get_header, scheme, r)
   if not match then
     ctx.exited = true
     return backend.resp_exit(r, 404, ERR_NO_ROUTE, JSON_HEADERS)
+  end
+  if match.https_only and scheme ~= "https" then
+    -- Kong: an https-only route over plain http answers https_redirect_status_code
+    ctx.exited = true
+    local code = match.route.https_redirect_status_code or 426
+    if code == 426 then return backend.resp_exit(r, 426, ERR_USE_HTTPS, UPGRADE_HEADERS) end
+    local q = backend.get_raw_query(r)
+    return backend.resp_exit(r, code, nil, { Location = "https://" .. backend.get_host(r)
+      .. backend.get_path(r) .. (q ~= "" and ("?" .. q) or "") })
   end
   local route, service = match.route, match.service
   ctx.route, ctx.service, ctx.route_match = route, service, match

@@ -186,8 +186,11 @@ local CASES = {
     { path = "/a", host = "h" }, { route = "hp" } },
 
   -- protocols
-  { "https-only route does not match http",
-    { R("tls", { paths = { "/s" }, protocols = { "https" } }) }, { path = "/s", scheme = "http" }, { route = false } },
+  -- as Kong: an https-only route still matches plain http, so the runner can answer 426
+  { "https-only route matches http too (the runner answers 426)",
+    { R("tls", { paths = { "/s" }, protocols = { "https" } }) }, { path = "/s", scheme = "http" }, { route = "tls" } },
+  { "http-only route does not match https",
+    { R("plain", { paths = { "/s" }, protocols = { "http" } }) }, { path = "/s", scheme = "https" }, { route = false } },
   { "https-only route matches https",
     { R("tls", { paths = { "/s" }, protocols = { "https" } }) }, { path = "/s", scheme = "https" }, { route = "tls" } },
 
@@ -292,6 +295,7 @@ describe("router", function()
         R("post", { paths = { "/p" }, methods = { "POST" } }),
         R("host", { paths = { "/p" }, hosts = { "a.test" }, methods = { "PUT" } }),
         R("tls", { paths = { "/s" }, protocols = { "https" } }),
+        R("plain", { paths = { "/h" }, protocols = { "http" } }),
       }))
       for _ = 1, 2 do
         assert.equal("get", r:match("GET", "/p", nil, nil, "http").route.name)
@@ -299,9 +303,10 @@ describe("router", function()
         assert.is_nil(r:match("PUT", "/p", "b.test", nil, "http"))
         assert.equal("host", r:match("PUT", "/p", "a.test", nil, "http").route.name)
         assert.is_nil(r:match("PUT", "/p", "b.test", nil, "http"))
-        assert.is_nil(r:match("GET", "/s", nil, nil, "http"))
+        assert.is_true(r:match("GET", "/s", nil, nil, "http").https_only)
         assert.equal("tls", r:match("GET", "/s", nil, nil, "https").route.name)
-        assert.is_nil(r:match("GET", "/s", nil, nil, "http"))
+        assert.equal("plain", r:match("GET", "/h", nil, nil, "http").route.name)
+        assert.is_nil(r:match("GET", "/h", nil, nil, "https"))
       end
     end)
 
