@@ -22,6 +22,7 @@
 
 #define PEM_OBJECT_MAX (256 * 1024) /* no certificate or key is anywhere near this */
 #define SNI_MAX 256
+#define TP_TLS_RSA_MAX_BYTES 512 /* RSA-4096, the largest key BearSSL handles */
 
 typedef struct {
     br_x509_certificate *chain;
@@ -273,10 +274,17 @@ static int key_matches(const br_x509_pkey *pk, const keypair_t *kp)
         unsigned char *n = tp_malloc(nlen);
         int same = modulus(n, &kp->rsa) == nlen && same_bytes(n, nlen, pk->key.rsa.n, pk->key.rsa.nlen);
         free(n);
-        uint32_t e = br_rsa_compute_pubexp_get_default()(&kp->rsa);
-        unsigned char eb[4] = {(unsigned char)(e >> 24), (unsigned char)(e >> 16),
-                               (unsigned char)(e >> 8), (unsigned char)e};
-        return same && e != 0 && same_bytes(eb, 4, pk->key.rsa.e, pk->key.rsa.elen);
+        /* the exponent too: sign with the key, verify with the certificate
+         * (br_rsa_compute_pubexp gives 0 for many real keys in BearSSL 0.6) */
+        static const unsigned char probe[32] = "turnpike: does this key fit?";
+        unsigned char sig[TP_TLS_RSA_MAX_BYTES], back[32];
+        size_t slen = (kp->rsa.n_bitlen + 7) / 8;
+        return same && slen <= sizeof(sig) &&
+               br_rsa_pkcs1_sign_get_default()(BR_HASH_OID_SHA256, probe, sizeof(probe),
+                                               &kp->rsa, sig) &&
+               br_rsa_pkcs1_vrfy_get_default()(sig, slen, BR_HASH_OID_SHA256, sizeof(back),
+                                               &pk->key.rsa, back) &&
+               memcmp(back, probe, sizeof(back)) == 0;
     }
     unsigned char q[BR_EC_KBUF_PUB_MAX_SIZE];
     size_t qlen = br_ec_compute_pub(br_ec_get_default(), NULL, q, &kp->ec);

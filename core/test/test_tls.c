@@ -120,6 +120,58 @@ static const char OTHER_RSA_KEY[] =
     "0srHKEvHe1B5bAfnAyrvZa7awnpabRLsjrxkKoeLrfrnVrQ9SW8v\n"
     "-----END RSA PRIVATE KEY-----\n";
 
+/* an RSA pair whose public exponent br_rsa_compute_pubexp cannot recompute (the match
+ * check once refused it: regression) */
+static const char C_CRT[] =
+    "-----BEGIN CERTIFICATE-----\n"
+    "MIIDAzCCAeugAwIBAgIUGpISMgL9pa6mLxozn0mawuDgR1gwDQYJKoZIhvcNAQEL\n"
+    "BQAwETEPMA0GA1UEAwwGYS50ZXN0MB4XDTI2MTEyNjA1MzAyNFoXDTI2MTEyODA1\n"
+    "MzAyNFowETEPMA0GA1UEAwwGYS50ZXN0MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8A\n"
+    "MIIBCgKCAQEAlpJ2dZRZ4kraX0Pd/JxC9dpWNAGRE1WBEbfz6S1pmSUTp3PWZSKr\n"
+    "qRTNF8OOymCzNIajW3OhfbjjG7a+X1y32pTsFWI69VGF6uVYzIFvaKbmM0j1cs+V\n"
+    "43Rz2l2DFyhn6l/VO9YZvbbGgZqlnGXTT5A+UdV4AslRc8So6ZW7adbFsFynE/sU\n"
+    "B/8toCxHTEpKNVirxspaUUcr0jN1K48t1MT/dfXqNDig30GrkxonF6zZaObk8+lr\n"
+    "KUfPaSa9NAvittTFkDy8oaqAjE5keeKQt+mp+wiPwa83flHMpXG8SJaw6SzS39h6\n"
+    "rgMO9PN65eKp/ip5bpMzJ555sssrHbcL8wIDAQABo1MwUTAdBgNVHQ4EFgQUN9Fe\n"
+    "lSUMmB+JEn1nT9erPOR4tY0wHwYDVR0jBBgwFoAUN9FelSUMmB+JEn1nT9erPOR4\n"
+    "tY0wDwYDVR0TAQH/BAUwAwEB/zANBgkqhkiG9w0BAQsFAAOCAQEAkBlLzIaOF1v8\n"
+    "JayTlIkS3U3tvgkXCVZ56+96l0EBvx7c3iZNnLEVCHd3vFSMBW47unuL8NybXIZP\n"
+    "qJxT/OPNJg4WTzZq+EkYKMX8mpyGcQGEEqv9W9OxNmn/0g9ymM0F/i2RtFN7Wwcq\n"
+    "D/4UERdr50yx55B87UgMigdOwf7dM5MEMOuo4pzbKLn2gG6qp5Ek18Q4xOwkxSe6\n"
+    "tThNPF/Af81L4M0ig0jTU5PZ4DJsoZKW62efNJBDc+4GOwebD5Hm5m9f5JkW6TDJ\n"
+    "o5fPPxjiwrMfHyfluHv18Es7Ym6WJN+ZIGEU81p+rdfDi6Jn6ZsDkOCBNrWKjAYM\n"
+    "MdiXIVkW+g==\n"
+    "-----END CERTIFICATE-----\n";
+static const char C_KEY[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvgIBADANBgkqhkiG9w0BAQEFAASCBKgwggSkAgEAAoIBAQCWknZ1lFniStpf\n"
+    "Q938nEL12lY0AZETVYERt/PpLWmZJROnc9ZlIqupFM0Xw47KYLM0hqNbc6F9uOMb\n"
+    "tr5fXLfalOwVYjr1UYXq5VjMgW9opuYzSPVyz5XjdHPaXYMXKGfqX9U71hm9tsaB\n"
+    "mqWcZdNPkD5R1XgCyVFzxKjplbtp1sWwXKcT+xQH/y2gLEdMSko1WKvGylpRRyvS\n"
+    "M3Urjy3UxP919eo0OKDfQauTGicXrNlo5uTz6WspR89pJr00C+K21MWQPLyhqoCM\n"
+    "TmR54pC36an7CI/Brzd+UcylcbxIlrDpLNLf2HquAw7083rl4qn+KnlukzMnnnmy\n"
+    "yysdtwvzAgMBAAECggEAErEAyozNcaV4IT5UBsFBILLnY5JUN5G0MYZj3WzZQH0V\n"
+    "SQK8uRZKN/WQliQdDCtf46PZEIe0ot46Nx0C2eSxIA2/ltH4Xq6tkKDC2rQwp82c\n"
+    "Iv6qFYQGZ9NzdEaKeOv3pmUaG9DyphXT44/Wgikzx5sw2UjGGpZyKYxeqYyAVN13\n"
+    "H+hT7ieZhRiUxL4nkNR5PWgyZVLYDafkAelBBCbgTogZUQPqGQR4ze1gN8ywtuWw\n"
+    "zf/wbmP0GgqATnbKC3sQEjXVi6tutoT5UDhz6MA2KIL5rl/HIypi+4JaBJZjfiW4\n"
+    "TZoicgSwjhNtlA5/fU8g6tyFWZ3CxTnTv5wuxKZn3QKBgQDPmK1htxZaguLxmy0D\n"
+    "60jR9/Qf19bs1yZXJ110FNq3MJDiJIf8UHhfH+mGFUrxU7RomXPkzzcgB7yGH9/K\n"
+    "16qLtthq7EJsW7+dDpJwtL4183dv40VX+LShuoqqo2zc52tvktb3kbu7VatfJvIo\n"
+    "bkqwQUJA0pR4Cz5W67vk51HKbwKBgQC5rgkdSkeevEDJpHVti5RS+It+RqxlCz19\n"
+    "91b9aPaPrSSnPAZJ/uur03IyUxB44cXR0TQluGgEDBSQ4/tUx/58CzTseW9f5ePY\n"
+    "ZJVqsXyvdC9ypNCXThVn77IAe0/G/dIkZKejUgqauY95EXvacTfGEcKIX7txNgCa\n"
+    "TpsmJyDovQKBgEA+5dmJydc1DnrrJSFDXYPtkpWQPKmLZAgw3JEiKxXqZ8w0tgj1\n"
+    "9mqp+6FNUaYh24FLjDxRjKPTARsZHi8uU09txMhCWcQjGMfITLWomf0kXeA4m6tA\n"
+    "AtbSXju02+n5jJw4+2IerdSqDKEj8mlkyKSHbbOV9/C2uhI4XivXEs7tAoGBALHW\n"
+    "ZzJff2MgKOk4E6Q86G3jUS87n0gT0OyB5hZF3sjTa2SlD9z1RGFI3nompoMwslf4\n"
+    "B/sMuMsPiu8O/BxChJHn5eOLl0mBFI2gIJ+UqLgfDoa+Jm6UQdpPb+wYLtuHJSro\n"
+    "IMtC+5cfnLO3NCmPAH07a1dUYWHX+BHSsbSEC3f9AoGBAIX61bkpjMcEjmvKUY6f\n"
+    "c0aJEjGKju8+4ofKzOXSq1VhDfDcwJdaK0zI72Cl9lV9nbp6C2V4oLWI8xrwUVqM\n"
+    "JKANcUKQtg72MaLT3z/4upueHyFqeNPGQ7F67CoZBIys6ICgNPCQ9lsTGg9Mr0FD\n"
+    "DaBPvblfydFoSSztTrHWfPPg\n"
+    "-----END PRIVATE KEY-----\n";
+
 #define LEN(s) (sizeof(s) - 1)
 
 static void test_pem_decode(void)
@@ -127,6 +179,8 @@ static void test_pem_decode(void)
     char err[256] = "";
     TP_CHECK(tp_ffi_tls_check(A_CRT, LEN(A_CRT), A_KEY, LEN(A_KEY), err, sizeof(err)) == 0);
     TP_CHECK(tp_ffi_tls_check(B_CRT, LEN(B_CRT), B_KEY, LEN(B_KEY), err, sizeof(err)) == 0);
+    TP_CHECK(tp_ffi_tls_check(C_CRT, LEN(C_CRT), C_KEY, LEN(C_KEY), err, sizeof(err)) == 0);
+    TP_CHECK(tp_ffi_tls_check(C_CRT, LEN(C_CRT), A_KEY, LEN(A_KEY), err, sizeof(err)) < 0);
     /* a chain: leaf then another certificate */
     char chain[4096];
     snprintf(chain, sizeof(chain), "%s%s", A_CRT, B_CRT);
