@@ -267,7 +267,7 @@ local function hash_value(self, up, ctx, r, on, header, query_arg, capture)
   end
   if type(v) == "table" then v = concat(v, ",") end
   if v == nil or v == "" then return nil end
-  return tostring(v)
+  return (tostring(v))
 end
 
 local function order_consistent_hashing(self, up, cands, ctx, r)
@@ -293,7 +293,7 @@ end
 --------------------------------------------------------------------------------------------------
 
 local function now_ms(self)
-  return floor(self.backend.now_ms())
+  return (floor(self.backend.now_ms()))
 end
 
 -- Leave out open targets (one shm read each); the smallest wait among them is the

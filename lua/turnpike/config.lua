@@ -121,7 +121,7 @@ end
 local function getcwd()
   local buf = ffi.new("char[?]", 4096)
   if ffi.C.getcwd(buf, 4096) == nil then return os.getenv("PWD") or "." end
-  return ffi.string(buf)
+  return (ffi.string(buf))
 end
 
 local function dirname(path)

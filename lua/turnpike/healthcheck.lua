@@ -112,7 +112,7 @@ function _M:probe(up, t)
 end
 
 local function now_ms(self)
-  return floor(self.backend.now_ms())
+  return (floor(self.backend.now_ms()))
 end
 
 function _M:check(up, t)

@@ -133,7 +133,7 @@ function _M.cache_new(max)
   if type(max) ~= "number" or max < 1 then error("cache size must be a positive number", 2) end
   local head = {}
   head.next, head.prev = head, head
-  return setmetatable({ max = max, n = 0, map = {}, head = head }, Lru)
+  return (setmetatable({ max = max, n = 0, map = {}, head = head }, Lru))
 end
 
 -- supported(alg) -> true for the JWA names this library verifies.

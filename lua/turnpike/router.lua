@@ -373,7 +373,7 @@ local function upstream_path(e, path, matched_len, service)
   -- the trailing slash follows the request
   local req_slash, base_slash = #path > 1 and byte(path, -1) == SLASH, byte(base, -1) == SLASH
   if req_slash and not base_slash then return base .. "/" end
-  if base_slash and not req_slash then return sub(base, 1, -2) end
+  if base_slash and not req_slash then return (sub(base, 1, -2)) end
   return base
 end
 
@@ -401,7 +401,7 @@ function _M.new(routes)
     if e.headers then memo_ok = false end
   end
   if memo_ok then self.memo, self.memo_n = {}, 0 end
-  return setmetatable(self, mt)
+  return (setmetatable(self, mt))
 end
 
 -- check everything but the path prefix (which the trie position guarantees);

@@ -219,6 +219,35 @@ local function fail(self, r, ctx)
   self.backend.resp_exit(r, 500, ERR_UNEXPECTED, JSON_HEADERS)
 end
 
+-- access_one(...) -> go, consumer, own_list: the access phase of list[i]. go is false when the
+-- request is over (a plugin answered, or failed). consumer: the consumer authenticated so far;
+-- own_list: ctx.plugins was made for a consumer with plugins of its own. When a plugin
+-- authenticates a consumer whose plugins change what runs next, ctx.plugins is re-collected:
+-- what already ran stays, plugins ordered after this one are looked up again.
+local function access_one(self, r, ctx, route, service, list, i, consumer, own_list)
+  local e = list[i]
+  if not e.handler.access then return true, consumer, own_list end
+  if not call(self, ctx, e, "access") then
+    fail(self, r, ctx)
+    return false
+  end
+  if ctx.exited then return false end
+  local c = ctx.authenticated_consumer
+  -- what runs next changes only if the new consumer has plugins of its own or the list was
+  -- made for a consumer that had: otherwise keep the list (no work)
+  local own = c ~= nil and self.consumers_with_plugins[id_of(c)] or false
+  if c ~= consumer and (own or own_list) then
+    local merged = {}
+    for j = 1, i do merged[j] = list[j] end
+    for _, ne in ipairs(self:collect(route, service, c)) do
+      if ne.rank > e.rank then merged[#merged + 1] = ne end
+    end
+    ctx.plugins = merged
+    return true, c, own
+  end
+  return true, c, own_list
+end
+
 -- process(r, ctx): rewrite of global plugins, routing, then access with re-collection once a
 -- plugin authenticates a consumer. Returns when the core should proxy (unless ctx.exited).
 function _M:process(r, ctx)
@@ -262,32 +291,29 @@ function _M:process(r, ctx)
 
   local list = self:collect(route, service, nil)
   ctx.plugins = list
-  local consumer = nil
-  local consumer_list = false -- the list holds a consumer's own plugins
-  local i = 1
-  while i <= #list do
-    local e = list[i]
-    if e.handler.access then
-      if not call(self, ctx, e, "access") then return fail(self, r, ctx) end
-      if ctx.exited then return end
-      local c = ctx.authenticated_consumer
-      -- what runs next changes only if the new consumer has plugins of its own or the
-      -- list was made for a consumer that had: otherwise keep the list (no work)
-      local own = c ~= nil and self.consumers_with_plugins[id_of(c)] or false
-      if c ~= consumer and (own or consumer_list) then
-        consumer_list = own
-        -- keep what already ran; plugins ordered after this one are looked up again
-        local merged = {}
-        for j = 1, i do merged[j] = list[j] end
-        for _, ne in ipairs(self:collect(route, service, c)) do
-          if ne.rank > e.rank then merged[#merged + 1] = ne end
-        end
-        list = merged
-        ctx.plugins = list
+  -- The first plugins run unrolled: a loop that turns once or twice per request can never
+  -- become a compiled loop trace, and would keep the whole access phase interpreted.
+  local n = #list
+  if n == 0 then ctx.phase = nil return end
+  local go, consumer, own_list = access_one(self, r, ctx, route, service, list, 1, nil, false)
+  if not go then return end
+  list = ctx.plugins
+  if #list >= 2 then
+    go, consumer, own_list = access_one(self, r, ctx, route, service, list, 2, consumer, own_list)
+    if not go then return end
+    list = ctx.plugins
+    if #list >= 3 then
+      go, consumer, own_list = access_one(self, r, ctx, route, service, list, 3, consumer, own_list)
+      if not go then return end
+      list = ctx.plugins
+      local i = 4
+      while i <= #list do
+        go, consumer, own_list = access_one(self, r, ctx, route, service, list, i, consumer, own_list)
+        if not go then return end
+        list = ctx.plugins
+        i = i + 1
       end
-      consumer = c
     end
-    i = i + 1
   end
   ctx.phase = nil
 end

@@ -62,13 +62,13 @@ end
 
 local function fmt_value(v)
   if type(v) == "string" then return v end
-  return tostring(v)
+  return (tostring(v))
 end
 
 local function quoted_list(names)
   local q = {}
   for i, n in ipairs(names) do q[i] = "'" .. n .. "'" end
-  return concat(q, ", ")
+  return (concat(q, ", "))
 end
 
 local function add_err(errs, keys, msg)

@@ -24,7 +24,7 @@ end
 local typedef_mt
 
 local function define(def)
-  return setmetatable(def, typedef_mt)
+  return (setmetatable(def, typedef_mt))
 end
 
 typedef_mt = {

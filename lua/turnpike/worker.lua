@@ -42,7 +42,8 @@ function _M.init(config_path, generation, worker_index, done)
   DONE = done
   -- Short loops (the router's trie walk, header lists) must compile before the
   -- request path's root traces give up on them and get blacklisted.
-  jit.opt.start("hotloop=8", "maxtrace=4000", "maxmcode=4096")
+  jit.opt.start("hotloop=8", "maxtrace=4000", "maxmcode=4096", "maxrecord=16000", "maxsnap=2000",
+                "maxirconst=2000")
   -- development aid: TURNPIKE_JIT_LOG=FILE writes LuaJIT's trace log (what compiles, what aborts)
   local jit_log = os.getenv("TURNPIKE_JIT_LOG")
   if jit_log then require("jit.v").start(jit_log .. "." .. worker_index) end

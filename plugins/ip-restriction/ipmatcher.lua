@@ -29,7 +29,7 @@ local function parse_v4(s)
     if n > 255 then return nil end
     out[i] = char(n)
   end
-  return concat(out)
+  return (concat(out))
 end
 
 -- groups("2001:db8") -> list of 2-byte strings, or nil; `last` allows a dotted v4 tail.
@@ -70,7 +70,7 @@ local function parse_v6(s)
   for _, g in ipairs(left) do out[#out + 1] = g end
   for _ = 1, 8 - #left - #right do out[#out + 1] = "\0\0" end
   for _, g in ipairs(right) do out[#out + 1] = g end
-  return concat(out)
+  return (concat(out))
 end
 
 local _M = {}
@@ -126,7 +126,7 @@ function _M.new(list)
     if not net then return nil, bits end
     blocks[i] = { net = net, bits = bits }
   end
-  return setmetatable({ blocks = blocks }, mt)
+  return (setmetatable({ blocks = blocks }, mt))
 end
 
 -- m:match(ip) -> bool | nil, err (for an address that cannot be parsed)

@@ -204,7 +204,7 @@ local function scope_of(claims)
     for _, v in ipairs(s) do
       if type(v) == "string" then parts[#parts + 1] = v end
     end
-    if #parts > 0 then return concat(parts, " ") end
+    if #parts > 0 then return (concat(parts, " ")) end
   end
   return nil
 end

@@ -6,7 +6,6 @@ local auth = require "turnpike.auth"
 local turnpike = turnpike
 
 local type = type
-local ipairs = ipairs
 
 local ERR_NO_KEY = "No API key found in request"
 local ERR_INVALID_CREDENTIALS = "Invalid authentication credentials"
@@ -19,57 +18,73 @@ local function challenge(conf)
   return { ["WWW-Authenticate"] = 'Key realm="' .. (conf.realm or "kong") .. '"' }
 end
 
--- find_key(conf) -> key | nil, err. Looks in the header, then the query, then the body, for
--- each name in turn; a name sent twice is an error rather than a guess.
-local function find_key(conf)
-  local query, body
-  for _, name in ipairs(conf.key_names) do
-    local v, where
-    if conf.key_in_header then
-      -- one header lookup (no copy of all headers); a name sent twice is a duplicate
-      local n
-      v, n = turnpike.request.get_header(name)
-      if n and n > 1 then v = DUPLICATE end
-      where = v ~= nil and "header" or nil
-    end
-    -- the query is parsed only when it is needed (or must be cleaned)
-    if conf.key_in_query and query == nil and (v == nil or conf.hide_credentials) then
-      query = turnpike.request.get_query()
-    end
-    if v == nil and query then
-      v = query[name]
-      where = v ~= nil and "query" or nil
-    end
-    if v == nil and conf.key_in_body then
+-- key_named(conf, name, found) -> key | nil, err: looks for one key name in the header, then
+-- the query, then the body. found holds what was read for earlier names (query, body).
+local function key_named(conf, name, found)
+  local v, where
+  if conf.key_in_header then
+    -- one header lookup (no copy of all headers); a name sent twice is a duplicate
+    local n
+    v, n = turnpike.request.get_header(name)
+    if n and n > 1 then v = DUPLICATE end
+    where = v ~= nil and "header" or nil
+  end
+  -- the query is parsed only when it is needed (or must be cleaned)
+  local query = found.query
+  if conf.key_in_query and query == nil and (v == nil or conf.hide_credentials) then
+    query = turnpike.request.get_query()
+    found.query = query
+  end
+  if v == nil and query then
+    v = query[name]
+    where = v ~= nil and "query" or nil
+  end
+  local body = found.body
+  if v == nil and conf.key_in_body then
+    if not body then
+      local err
+      body, err = turnpike.request.get_body()
       if not body then
-        local err
-        body, err = turnpike.request.get_body()
-        if not body then
-          turnpike.log.debug("cannot read the request body: ", err)
-          body = {}
-        end
+        turnpike.log.debug("cannot read the request body: ", err)
+        body = {}
       end
-      v = body[name]
-      where = v ~= nil and "body" or nil
+      found.body = body
     end
+    v = body[name]
+    where = v ~= nil and "body" or nil
+  end
 
-    if type(v) == "table" then
-      return nil, { status = 401, message = ERR_DUPLICATE_KEY, headers = challenge(conf) }
-    end
-    if type(v) == "string" and v ~= "" then
-      if conf.hide_credentials then
-        turnpike.service.request.clear_header(name)
-        if query and query[name] ~= nil then
-          query[name] = nil
-          turnpike.service.request.set_query(query)
-        end
-        if where == "body" then
-          body[name] = nil
-          turnpike.service.request.set_body(body)
-        end
+  if type(v) == "table" then
+    return nil, { status = 401, message = ERR_DUPLICATE_KEY, headers = challenge(conf) }
+  end
+  if type(v) == "string" and v ~= "" then
+    if conf.hide_credentials then
+      turnpike.service.request.clear_header(name)
+      if query and query[name] ~= nil then
+        query[name] = nil
+        turnpike.service.request.set_query(query)
       end
-      return v
+      if where == "body" then
+        body[name] = nil
+        turnpike.service.request.set_body(body)
+      end
     end
+    return v
+  end
+  return nil
+end
+
+-- find_key(conf) -> key | nil, err. Each name in turn; a name sent twice is an error rather
+-- than a guess. The first name is tried before the loop: the common single-name request
+-- then runs no loop, which keeps the access phase one compiled trace.
+local function find_key(conf)
+  local names = conf.key_names
+  local found = {}
+  local v, err = key_named(conf, names[1], found)
+  if v or err then return v, err end
+  for i = 2, #names do
+    v, err = key_named(conf, names[i], found)
+    if v or err then return v, err end
   end
   return nil, { status = 401, message = ERR_NO_KEY, headers = challenge(conf) }
 end

@@ -28,7 +28,7 @@ local large = jwt.cache_new(LOCAL_CACHE_SIZE)
 local function hex(s)
   local out = {}
   for i = 1, #s do out[i] = format("%02x", byte(s, i)) end
-  return concat(out)
+  return (concat(out))
 end
 
 local _M = { DICT = DICT }

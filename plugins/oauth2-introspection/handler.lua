@@ -100,7 +100,7 @@ local function cache_context(conf)
   if conf.introspect_request then
     parts[#parts + 1] = turnpike.request.get_method() .. " " .. turnpike.request.get_path()
   end
-  return concat(parts, "\n")
+  return (concat(parts, "\n"))
 end
 
 -- introspect(conf, token) -> active, claims | nil, err (the endpoint gave no usable answer)
@@ -184,7 +184,7 @@ local function header_value(v)
     end
     return #parts > 0 and concat(parts, " ") or cjson.encode(v)
   end
-  return tostring(v)
+  return (tostring(v))
 end
 
 local function scopes_of(claims)

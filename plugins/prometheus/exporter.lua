@@ -87,7 +87,7 @@ local function labels(...)
     local name, value = select(i, ...)
     parts[#parts + 1] = name .. '="' .. escape(value) .. '"'
   end
-  return concat(parts, ",")
+  return (concat(parts, ","))
 end
 _M.labels = labels
 
@@ -95,7 +95,7 @@ local function hash(series)
   local d = crypto.sha256(series)
   local hex = {}
   for i = 1, 12 do hex[i] = format("%02x", byte(d, i)) end
-  return concat(hex)
+  return (concat(hex))
 end
 
 -- The value key prefix of a series, registering it in the shared index the first time any
@@ -201,8 +201,8 @@ end
 --------------------------------------------------------------------------------------------------
 
 local function num(v)
-  if v == floor(v) and v > -1e15 and v < 1e15 then return format("%d", v) end
-  return format("%.17g", v)
+  if v == floor(v) and v > -1e15 and v < 1e15 then return (format("%d", v)) end
+  return (format("%.17g", v))
 end
 
 local function read_num(key)

@@ -32,9 +32,9 @@ local function value_text(v)
   if type(v) == "table" then
     local parts = {}
     for i, x in ipairs(v) do parts[i] = value_text(x) end
-    return concat(parts, "\0,")
+    return (concat(parts, "\0,"))
   end
-  return tostring(v)
+  return (tostring(v))
 end
 
 local function field(out, s)
@@ -95,7 +95,7 @@ for b = 0, 255 do HEX[b] = format("%02x", b) end
 local function hex(s)
   local out = {}
   for i = 1, #s do out[i] = HEX[byte(s, i)] end
-  return concat(out)
+  return (concat(out))
 end
 
 local _M = { KEY_HEX_LEN = KEY_HEX_LEN }
@@ -105,7 +105,7 @@ local _M = { KEY_HEX_LEN = KEY_HEX_LEN }
 function _M.values_text(values, n)
   local parts = {}
   for i = 1, n do parts[i] = value_text(values[i]) end
-  return concat(parts, "\0;")
+  return (concat(parts, "\0;"))
 end
 
 -- canonical(conf, req) -> the text the key digests. req: { consumer_id, route_id, method,
@@ -132,7 +132,7 @@ function _M.canonical(conf, req)
     field(out, name)
     field(out, value_text(headers[name]))
   end
-  return concat(out, "\n")
+  return (concat(out, "\n"))
 end
 
 -- build(conf, req) -> 32 lower-case hex digits

@@ -222,7 +222,7 @@ local function freshness(cc, resp, now_s)
   end
   if not lifetime then return nil end
   local age = delta_seconds(resp.age) or 0
-  return max(0, lifetime - age)
+  return (max(0, lifetime - age))
 end
 
 local function has_status(list, status)

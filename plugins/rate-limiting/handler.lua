@@ -62,7 +62,7 @@ local function conf_hash(conf)
   sort(parts)
   local s, h = concat(parts, "&"), tobit(2166136261)
   for i = 1, #s do h = tobit(bxor(h, s:byte(i)) * 16777619) end
-  return tohex(h)
+  return (tohex(h))
 end
 
 local function plan_of(conf)
@@ -83,7 +83,7 @@ end
 -- Counter namespace of this plugin instance: its entity id when the runner set conf.__key.
 local function instance_key(conf, plan)
   local k = conf.__key or conf.__plugin_id
-  if k then return tostring(k) end
+  if k then return (tostring(k)) end
   local route = turnpike.router.get_route()
   local service = turnpike.router.get_service()
   return plan.hash .. ":" .. tostring(route and route.id or "") .. ":"
@@ -112,7 +112,7 @@ local function get_identifier(conf)
 end
 
 local function seconds(ms)
-  return max(1, ceil(ms / 1000))
+  return (max(1, ceil(ms / 1000)))
 end
 
 -- Headers for the windows, and the Retry-After of a denial (longest wait of the windows that

@@ -20,7 +20,7 @@ local RequestSizeLimitingHandler = { PRIORITY = 951, VERSION = "1.0.0" }
 local function content_length()
   local v = turnpike.request.get_header("Content-Length")
   if type(v) ~= "string" or not v:find("^%s*%d+%s*$") then return nil end
-  return tonumber(v)
+  return (tonumber(v))
 end
 
 local function too_large()

@@ -90,7 +90,7 @@ function _M.compile(s)
   end
   lit[#lit + 1] = sub(s, i)
   parts[#parts + 1] = concat(lit)
-  return setmetatable({ parts = parts }, mt)
+  return (setmetatable({ parts = parts }, mt))
 end
 
 function template:render(env)
@@ -107,7 +107,7 @@ function template:render(env)
       out[i] = tostring(v)
     end
   end
-  return concat(out)
+  return (concat(out))
 end
 
 return _M

@@ -20,7 +20,7 @@ local OPS = { "rename", "replace", "add", "append" }
 local ResponseTransformerHandler = { PRIORITY = 800, VERSION = "1.0.0" }
 
 local function cast(value, json_type)
-  if json_type == "number" then return tonumber(value) end
+  if json_type == "number" then return (tonumber(value)) end
   if json_type == "boolean" then return value == "true" end
   return value
 end

@@ -92,7 +92,7 @@ local function forbidden_body(conf, scopes)
   parts[#parts + 1] = ',"granted":'
   parts[#parts + 1] = json_array(scopes)
   parts[#parts + 1] = "}"
-  return concat(parts)
+  return (concat(parts))
 end
 
 local function challenge_for(conf)

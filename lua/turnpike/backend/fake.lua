@@ -132,7 +132,7 @@ local function redis_store(clock)
   function cmds.ttl(s, k)
     local p = cmds.pttl(s, k)
     if p < 0 then return p end
-    return math.ceil(p / 1000)
+    return (math.ceil(p / 1000))
   end
   function cmds.select() return "OK" end
   function cmds.auth() return "OK" end

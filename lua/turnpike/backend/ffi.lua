@@ -49,7 +49,7 @@ end
 
 local function str(p, n)
   if p == nil then return nil end
-  return ffi_string(p, n)
+  return (ffi_string(p, n))
 end
 
 local method_names = {} -- http-parser method number -> its name, made once
@@ -63,16 +63,16 @@ function _M.get_method(r)
   if id >= 0 then method_names[id] = m end
   return m
 end
-function _M.get_path(r) local p = C.tp_ffi_req_path(r, len_out); return ffi_string(p, len_out[0]) end
-function _M.get_raw_query(r) local p = C.tp_ffi_req_query(r, len_out); return ffi_string(p, len_out[0]) end
-function _M.get_host(r) local p = C.tp_ffi_req_host(r, len_out); return ffi_string(p, len_out[0]) end
+function _M.get_path(r) local p = C.tp_ffi_req_path(r, len_out); return (ffi_string(p, len_out[0])) end
+function _M.get_raw_query(r) local p = C.tp_ffi_req_query(r, len_out); return (ffi_string(p, len_out[0])) end
+function _M.get_host(r) local p = C.tp_ffi_req_host(r, len_out); return (ffi_string(p, len_out[0])) end
 function _M.get_port(r) return C.tp_ffi_req_port(r) end
 function _M.get_scheme(r) return C.tp_ffi_req_is_tls(r) ~= 0 and "https" or "http" end
 function _M.get_http_version(r) return C.tp_ffi_req_http_version(r) / 10 end
-function _M.get_client_ip(r) local p = C.tp_ffi_req_client_ip(r, len_out); return ffi_string(p, len_out[0]) end
+function _M.get_client_ip(r) local p = C.tp_ffi_req_client_ip(r, len_out); return (ffi_string(p, len_out[0])) end
 function _M.get_client_port(r) return C.tp_ffi_req_client_port(r) end
 function _M.get_start_time(r) return C.tp_ffi_req_start_ms(r) end
-function _M.get_request_id(r) return ffi_string(C.tp_ffi_req_id(r)) end
+function _M.get_request_id(r) return (ffi_string(C.tp_ffi_req_id(r))) end
 function _M.is_admin(r) return C.tp_ffi_req_is_admin(r) ~= 0 end
 
 local function header_get(r, which, name)
@@ -120,7 +120,7 @@ function _M.read_body(r)
     return nil, "client closed the connection"
   end
   local p = C.tp_ffi_req_body(r, len_out)
-  return ffi_string(p, len_out[0])
+  return (ffi_string(p, len_out[0]))
 end
 
 local function req_op(r, op, name, value)
@@ -204,7 +204,13 @@ end
 -- upstream choice, used by worker.lua after access
 function _M.set_targets(r, targets)
   C.tp_ffi_req_clear_targets(r)
-  for _, t in ipairs(targets) do
+  -- the first target outside the loop: with one target (the common case) no loop runs,
+  -- which keeps the caller's trace whole
+  local t = targets[1]
+  if not t then return end
+  C.tp_ffi_req_add_target(r, t.host, #t.host, t.port)
+  for i = 2, #targets do
+    t = targets[i]
     C.tp_ffi_req_add_target(r, t.host, #t.host, t.port)
   end
 end

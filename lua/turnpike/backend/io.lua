@@ -52,7 +52,7 @@ local argv = ffi_new("const char *[?]", argv_cap)
 local lens = ffi_new("size_t[?]", argv_cap)
 
 local function errstr()
-  return ffi_string(err_buf)
+  return (ffi_string(err_buf))
 end
 
 -- The request of the running coroutine. backend/ffi.lua requires this module while it loads,
@@ -85,7 +85,7 @@ local function header_block(headers)
       out[#out + 1] = name .. ": " .. v .. "\r\n"
     end
   end
-  return concat(out)
+  return (concat(out))
 end
 
 local function collect_response(h)

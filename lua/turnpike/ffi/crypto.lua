@@ -183,7 +183,7 @@ end
 
 -- RSA modulus bits, or the curve size.
 function _M.key_bits(key)
-  return tonumber(C.tp_ffi_crypto_key_bits(key))
+  return (tonumber(C.tp_ffi_crypto_key_bits(key)))
 end
 
 -- "P-256" / "P-384" / "P-521" for EC keys, nil for RSA.

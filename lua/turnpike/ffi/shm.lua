@@ -116,7 +116,7 @@ local function check_num(v, what)
 end
 
 local function ms(v)
-  return floor(tonumber(v) or 0)
+  return (floor(tonumber(v) or 0))
 end
 
 local _M = { MONTH = 2592000, YEAR = 31536000 }

@@ -476,7 +476,7 @@ local function literal_prefix(tree)
       break
     end
   end
-  return concat(out)
+  return (concat(out))
 end
 
 local _M = {}
@@ -507,7 +507,7 @@ function _M.compile(pattern, opts)
     prefix = caseless and "" or literal_prefix(tree),
     _run = run, _captures = captures,
   }
-  return setmetatable(self, mt)
+  return (setmetatable(self, mt))
 end
 
 -- match(s, init) -> end, captures | nil[, err]: anchored at init (default 1). `end` is

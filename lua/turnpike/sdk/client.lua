@@ -30,7 +30,7 @@ function _M.new(backend, sdk)
 
   function client.get_port()
     local r = check(backend, REQUEST, "client.get_port")
-    return tonumber(backend.get_client_port(r))
+    return (tonumber(backend.get_client_port(r)))
   end
 
   client.get_forwarded_port = client.get_port

@@ -23,7 +23,7 @@ function _M.new(backend)
       error("cannot set turnpike.ctx." .. tostring(k), 2)
     end,
   }
-  return setmetatable({}, mt)
+  return (setmetatable({}, mt))
 end
 
 return _M

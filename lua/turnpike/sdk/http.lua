@@ -70,7 +70,7 @@ function _M.new(backend)
   end
 
   function http.new()
-    return setmetatable({ defaults = {} }, client_mt)
+    return (setmetatable({ defaults = {} }, client_mt))
   end
 
   return http

@@ -17,7 +17,7 @@ local function join(...)
   local n = select("#", ...)
   local parts = {}
   for i = 1, n do parts[i] = tostring((select(i, ...))) end
-  return concat(parts)
+  return (concat(parts))
 end
 
 function _M.new(backend)

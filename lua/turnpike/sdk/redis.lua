@@ -105,7 +105,7 @@ function _M.new(backend)
     if opts ~= nil and type(opts) ~= "table" then error("opts must be a table", 2) end
     local o = {}
     for k, v in pairs(opts or {}) do o[k] = v end
-    return setmetatable({ _opts = o }, mt)
+    return (setmetatable({ _opts = o }, mt))
   end
 
   return redis

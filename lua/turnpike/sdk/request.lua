@@ -41,7 +41,7 @@ function _M.new(backend)
 
   function request.get_port()
     local r = check(backend, REQUEST, "request.get_port")
-    return tonumber(backend.get_port(r))
+    return (tonumber(backend.get_port(r)))
   end
 
   function request.get_path_with_query()

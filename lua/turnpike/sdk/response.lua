@@ -164,7 +164,7 @@ function _M.new(backend)
     local buf = bf.buffers[name]
     buf[#buf + 1] = bf.chunk or ""
     bf.chunk = ""
-    if bf.eof then return table.concat(buf) end
+    if bf.eof then return (table.concat(buf)) end
     return nil
   end
 

@@ -81,7 +81,7 @@ function _M.encode_args(args)
       end
     end
   end
-  return concat(out, "&")
+  return (concat(out, "&"))
 end
 
 -- Header lookup tables behave as nginx's: any case, "_" for "-".
@@ -89,12 +89,12 @@ local HEADERS_MT = {
   __index = function(t, k)
     if type(k) ~= "string" then return nil end
     local n = gsub(k:lower(), "_", "-")
-    if n ~= k then return rawget(t, n) end
+    if n ~= k then return (rawget(t, n)) end
   end,
 }
 
 function _M.headers_table(t)
-  return setmetatable(t or {}, HEADERS_MT)
+  return (setmetatable(t or {}, HEADERS_MT))
 end
 
 -- check_header(name, value): a header a plugin sets must have a non-empty name and a string,
@@ -124,7 +124,7 @@ function _M.header_value(v)
     for i, x in ipairs(v) do out[i] = tostring(x) end
     return out
   end
-  return tostring(v)
+  return (tostring(v))
 end
 
 -- content_type_of("application/json; charset=utf-8") -> "application/json"

@@ -125,7 +125,7 @@ local _M = {}
 
 local function errstr(e)
   e = e or ffi.errno()
-  return ffi.string(C.strerror(e))
+  return (ffi.string(C.strerror(e)))
 end
 
 function _M.now_ms()
@@ -179,7 +179,7 @@ function _M.tmpdir(tag)
   ffi.copy(tmpl, "/tmp/turnpike-" .. (tag or "spec") .. "-XXXXXX")
   local p = C.mkdtemp(tmpl)
   if p == nil then error("mkdtemp: " .. errstr(), 2) end
-  return ffi.string(p)
+  return (ffi.string(p))
 end
 
 -- remove_dir(dir): a temp dir of ours, after its process stopped (TURNPIKE_SPEC_KEEP=1 keeps
@@ -374,7 +374,7 @@ function Conn:fill(deadline)
     local rc = C.read(self.fd, read_buf, READ_CHUNK)
     if rc > 0 then
       self.buf = self.buf .. ffi.string(read_buf, rc)
-      return tonumber(rc)
+      return (tonumber(rc))
     end
     if rc == 0 then
       self.eof = true
@@ -476,7 +476,7 @@ local function headers_from_list(list)
       h[k] = { old, kv[2] }
     end
   end
-  return setmetatable(h, headers_mt)
+  return (setmetatable(h, headers_mt))
 end
 _M.headers_from_list = headers_from_list
 
@@ -594,7 +594,7 @@ local function encode_query(q)
   sort(keys)
   local out = {}
   for _, k in ipairs(keys) do out[#out + 1] = tostring(k) .. "=" .. tostring(q[k]) end
-  return concat(out, "&")
+  return (concat(out, "&"))
 end
 
 -- build_request(port, opts) -> bytes
@@ -636,7 +636,7 @@ local function build_request(port, opts)
   end
   out[#out + 1] = "\r\n"
   if body then out[#out + 1] = body end
-  return concat(out)
+  return (concat(out))
 end
 _M.build_request = build_request
 
@@ -701,7 +701,7 @@ Raw.__index = Raw
 function _M.raw(port, opts)
   local conn, err = tcp_connect(port, opts and opts.timeout_ms)
   if not conn then return nil, err end
-  return setmetatable({ port = port, conn = conn }, Raw)
+  return (setmetatable({ port = port, conn = conn }, Raw))
 end
 
 function Raw:send(bytes) return self.conn:send(bytes) end
@@ -919,7 +919,7 @@ local function yaml_string(s)
   return '"' .. s:gsub('[%c"\\]', function(c)
     if c == '"' then return '\\"' end
     if c == "\\" then return "\\\\" end
-    return format("\\x%02x", c:byte())
+    return (format("\\x%02x", c:byte()))
   end) .. '"'
 end
 
@@ -933,10 +933,10 @@ end
 local function yaml_scalar(v)
   local tv = type(v)
   if v == nil or v == cjson.null then return "null" end
-  if tv == "boolean" then return tostring(v) end
+  if tv == "boolean" then return (tostring(v)) end
   if tv == "number" then
-    if v == math.floor(v) and math.abs(v) < 2^53 then return format("%d", v) end
-    return format("%.17g", v)
+    if v == math.floor(v) and math.abs(v) < 2^53 then return (format("%d", v)) end
+    return (format("%.17g", v))
   end
   if tv == "table" then return (v == cjson.empty_array or getmetatable(v) == cjson.array_mt) and "[]" or "{}" end
   return yaml_string(tostring(v))
@@ -995,7 +995,7 @@ local function deep_copy(v)
   if type(v) ~= "table" or v == cjson.null or v == cjson.empty_array then return v end
   local out = {}
   for k, x in pairs(v) do out[k] = deep_copy(x) end
-  return setmetatable(out, getmetatable(v))
+  return (setmetatable(out, getmetatable(v)))
 end
 
 local function home()
@@ -1010,7 +1010,7 @@ Gateway.__index = Gateway
 local function current_dir()
   local buf = ffi.new("char[4096]")
   if C.getcwd(buf, 4096) == nil then return "." end
-  return ffi.string(buf)
+  return (ffi.string(buf))
 end
 
 function Gateway:complete(cfg)
@@ -1054,7 +1054,7 @@ local function tail(text, n)
   for line in text:gmatch("[^\n]*\n?") do
     if line ~= "" then lines[#lines + 1] = line end
   end
-  return concat(lines, "", math.max(1, #lines - n + 1))
+  return (concat(lines, "", math.max(1, #lines - n + 1)))
 end
 
 function Gateway:wait_log(pattern, timeout_s, plain)
