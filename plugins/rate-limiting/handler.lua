@@ -118,27 +118,46 @@ end
 -- Headers for the windows, and the Retry-After of a denial (longest wait of the windows that
 -- are full). The most restrictive window (least remaining; on a tie the larger limit, as Kong)
 -- gives RateLimit-*.
-local function window_headers(conf, plan, counts, resets, allowed)
-  local headers = {}
-  local best_limit, best_remaining, best_reset, retry
-  for i, p in ipairs(plan.names) do
-    local limit = plan.limits[i]
-    local remaining = max(0, limit - counts[i])
-    if not allowed and counts[i] + 1 > limit then
-      remaining = 0
-      retry = max(retry or 0, seconds(resets[i]))
-    end
-    headers[X_RATELIMIT_LIMIT[p]] = limit
-    headers[X_RATELIMIT_REMAINING[p]] = remaining
-    if not best_limit or remaining < best_remaining
-      or (remaining == best_remaining and limit > best_limit) then
-      best_limit, best_remaining, best_reset = limit, remaining, seconds(resets[i])
-    end
+-- put(headers, name, value): into the table, or (headers nil) onto the response
+local function put(headers, name, value)
+  if headers then headers[name] = value else turnpike.response.set_header(name, value) end
+end
+
+-- one window's part of window_headers: its X-RateLimit-* headers, and the running choice of
+-- the most restrictive window and of the longest wait
+local function window_one(headers, p, limit, count, reset, allowed, best_limit, best_remaining,
+                          best_reset, retry)
+  local remaining = max(0, limit - count)
+  if not allowed and count + 1 > limit then
+    remaining = 0
+    retry = max(retry or 0, seconds(reset))
+  end
+  put(headers, X_RATELIMIT_LIMIT[p], limit)
+  put(headers, X_RATELIMIT_REMAINING[p], remaining)
+  if not best_limit or remaining < best_remaining
+    or (remaining == best_remaining and limit > best_limit) then
+    best_limit, best_remaining, best_reset = limit, remaining, seconds(reset)
+  end
+  return best_limit, best_remaining, best_reset, retry
+end
+
+-- window_headers(...) -> headers, retry. direct: set the headers on the response (an allowed
+-- request) instead of collecting them for a denial (headers is nil then).
+local function window_headers(conf, plan, counts, resets, allowed, direct)
+  local headers = not direct and {} or nil
+  local names, limits = plan.names, plan.limits
+  -- the first window outside the loop: with one window (the common case) no loop runs,
+  -- which keeps the access phase one compiled trace
+  local best_limit, best_remaining, best_reset, retry = window_one(headers, names[1], limits[1],
+    counts[1], resets[1], allowed, nil, nil, nil, nil)
+  for i = 2, #names do
+    best_limit, best_remaining, best_reset, retry = window_one(headers, names[i], limits[i],
+      counts[i], resets[i], allowed, best_limit, best_remaining, best_reset, retry)
   end
   if conf.hide_client_headers then headers = {} else
-    headers[RATELIMIT_LIMIT] = best_limit
-    headers[RATELIMIT_REMAINING] = best_remaining
-    headers[RATELIMIT_RESET] = best_reset
+    put(headers, RATELIMIT_LIMIT, best_limit)
+    put(headers, RATELIMIT_REMAINING, best_remaining)
+    put(headers, RATELIMIT_RESET, best_reset)
   end
   return headers, retry
 end
@@ -201,12 +220,12 @@ local function count_windows(conf, plan, inst, key, now)
     log_failure(inst, err, now)
     return true
   end
-  local headers, retry = window_headers(conf, plan, counts, resets, allowed)
+  local headers, retry = window_headers(conf, plan, counts, resets, allowed,
+                                       allowed and not conf.hide_client_headers)
   if not allowed then
     headers[RETRY_AFTER] = retry
     return nil, { status = conf.error_code, message = conf.error_message, headers = headers }
   end
-  for name, value in pairs(headers) do turnpike.response.set_header(name, value) end
   return true
 end
 

@@ -66,12 +66,12 @@ end
 function _M.get_path(r) local p = C.tp_ffi_req_path(r, len_out); return (ffi_string(p, len_out[0])) end
 function _M.get_raw_query(r) local p = C.tp_ffi_req_query(r, len_out); return (ffi_string(p, len_out[0])) end
 function _M.get_host(r) local p = C.tp_ffi_req_host(r, len_out); return (ffi_string(p, len_out[0])) end
-function _M.get_port(r) return C.tp_ffi_req_port(r) end
+function _M.get_port(r) return (C.tp_ffi_req_port(r)) end
 function _M.get_scheme(r) return C.tp_ffi_req_is_tls(r) ~= 0 and "https" or "http" end
 function _M.get_http_version(r) return C.tp_ffi_req_http_version(r) / 10 end
 function _M.get_client_ip(r) local p = C.tp_ffi_req_client_ip(r, len_out); return (ffi_string(p, len_out[0])) end
-function _M.get_client_port(r) return C.tp_ffi_req_client_port(r) end
-function _M.get_start_time(r) return C.tp_ffi_req_start_ms(r) end
+function _M.get_client_port(r) return (C.tp_ffi_req_client_port(r)) end
+function _M.get_start_time(r) return (C.tp_ffi_req_start_ms(r)) end
 function _M.get_request_id(r) return (ffi_string(C.tp_ffi_req_id(r))) end
 function _M.is_admin(r) return C.tp_ffi_req_is_admin(r) ~= 0 end
 
@@ -193,8 +193,8 @@ function _M.stats(r)
   return stats_out[0], stats_out[1], stats_out[2], up >= 0 and up or nil
 end
 
-function _M.now_ms() return C.tp_ffi_now_ms() end
-function _M.monotonic_ms() return C.tp_ffi_monotonic_ms() end
+function _M.now_ms() return (C.tp_ffi_now_ms()) end
+function _M.monotonic_ms() return (C.tp_ffi_monotonic_ms()) end
 
 function _M.log(level, msg)
   msg = tostring(msg)

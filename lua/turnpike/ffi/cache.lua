@@ -91,14 +91,14 @@ end
 -- copy_ttl(r) -> ms the copy this request took stays fresh (negative: stale already)
 function _M.copy_ttl(r)
   if not has_cache(r) then return 0 end
-  return C.tp_ffi_cache_copy_ttl(r)
+  return (C.tp_ffi_cache_copy_ttl(r))
 end
 
 -- store(r, ttl_ms, swr_ms, sie_ms) -> 0 | negative: keep the response this request is
 -- filling (its body follows as it streams). Fails when the request holds no fill.
 function _M.store(r, ttl_ms, swr_ms, sie_ms)
   if not has_cache(r) then return 0 end
-  return C.tp_ffi_cache_store(r, ttl_ms, swr_ms, sie_ms)
+  return (C.tp_ffi_cache_store(r, ttl_ms, swr_ms, sie_ms))
 end
 
 -- skip(r): give up this request's fill; requests waiting for the key go on.
@@ -108,12 +108,12 @@ end
 
 -- purge(key) -> number of entries removed (0 or 1)
 function _M.purge(key)
-  return C.tp_ffi_cache_purge(key, #key)
+  return (C.tp_ffi_cache_purge(key, #key))
 end
 
 -- purge_all() -> number of entries removed
 function _M.purge_all()
-  return C.tp_ffi_cache_purge_all()
+  return (C.tp_ffi_cache_purge_all())
 end
 
 -- stats() -> { hits, misses, stale, evictions, bytes_used, bytes_total, entries } | nil

@@ -246,15 +246,19 @@ function _M.windows_incr(key, windows, limits, cost, now_ms)
   if n < 1 or n > MAX_WINDOWS or #limits ~= n then
     error("windows and limits must be lists of 1 to " .. MAX_WINDOWS .. " numbers", 2)
   end
-  for i = 1, n do
+  -- the first window outside the loops: with one window (the common case) no loop runs,
+  -- which keeps the caller's trace whole
+  win_in[0], lim_in[0] = windows[1], limits[1]
+  for i = 2, n do
     win_in[i - 1] = windows[i]
     lim_in[i - 1] = limits[i]
   end
   local rc = C.tp_ffi_rl_windows_incr(key, #key, win_in, lim_in, n, cost or 1, ms(now_ms),
     counts_out, resets_out)
   if rc < 0 then return nil, errmsg(rc) end
-  local counts, resets = {}, {}
-  for i = 1, n do
+  local counts = { tonumber(counts_out[0]) }
+  local resets = { tonumber(resets_out[0]) }
+  for i = 2, n do
     counts[i] = tonumber(counts_out[i - 1])
     resets[i] = tonumber(resets_out[i - 1])
   end

@@ -222,7 +222,7 @@ _M.pid_alive = pid_alive
 
 -- kill(pid, sig) -> 0 | -1 (a signal to any process, e.g. one worker of a gateway)
 function _M.kill(pid, sig)
-  return C.kill(pid, sig or SIGTERM)
+  return (C.kill(pid, sig or SIGTERM))
 end
 
 -- Everything started here, stopped by cleanup() (and at process exit as a last resort).
