@@ -205,8 +205,19 @@ end
 
 -- lookup(cache, token, now) -> tok | nil, digest: a token verified before (still to be
 -- checked against the current credential by verify_signature_cached), and the cache key.
+-- Digests of tokens seen lately, so a client repeating its token does not hash it again;
+-- starts over at DIGEST_MEMO_MAX tokens (a flood of new tokens costs a digest each).
+local DIGEST_MEMO_MAX = 4096
+local digests, digests_n = {}, 0
+
 function _M.lookup(cache, token, now)
-  local digest = crypto.sha256(token)
+  local digest = digests[token]
+  if not digest then
+    digest = crypto.sha256(token)
+    if digests_n >= DIGEST_MEMO_MAX then digests, digests_n = {}, 0 end
+    digests[token] = digest
+    digests_n = digests_n + 1
+  end
   return cache:get(digest, now), digest
 end
 
@@ -247,47 +258,79 @@ local function audience_ok(aud, audiences)
   return false
 end
 
--- verify_claims(tok, opts) -> true | false, errors ({claim = message}), first message.
-function _M.verify_claims(tok, opts)
-  local claims, errors = tok.claims, {}
-  local now, leeway = opts.now, opts.leeway or 0
-  local wanted = {}
-  for k, v in pairs(opts.claims_to_verify or {}) do
-    wanted[type(k) == "number" and v or k] = true
+-- The set of claim names a claims_to_verify list asks for, made once per list (configuration
+-- tables live as long as their generation: weak keys).
+local wanted_of = setmetatable({}, { __mode = "k" })
+local WANT_NONE = {}
+
+local function wanted_set(list)
+  if list == nil then return WANT_NONE end
+  local w = wanted_of[list]
+  if w then return w end
+  w = {}
+  for k, v in pairs(list) do w[type(k) == "number" and v or k] = true end
+  wanted_of[list] = w
+  return w
+end
+
+-- time_claim(errors, claims, name, ...) -> errors: checks exp or nbf when wanted; errors is
+-- made on the first failure only (a valid token allocates nothing here)
+local function time_claim(errors, claims, name, wanted, now, leeway)
+  if not wanted[name] then return errors end
+  local v, e = claims[name], nil
+  if type(v) ~= "number" then
+    e = "must be a number"
+  elseif name == "exp" then
+    if v + leeway <= now then e = ERR_EXPIRED end
+  elseif v - leeway > now then
+    e = ERR_NOT_YET
   end
-  for _, name in ipairs({ "exp", "nbf" }) do
-    local v = claims[name]
-    if wanted[name] then
-      if type(v) ~= "number" then
-        errors[name] = "must be a number"
-      elseif name == "exp" and v + leeway <= now then
-        errors.exp = ERR_EXPIRED
-      elseif name == "nbf" and v - leeway > now then
-        errors.nbf = ERR_NOT_YET
-      end
-    end
+  if e then
+    errors = errors or {}
+    errors[name] = e
   end
-  local max = opts.maximum_expiration
-  if not errors.exp and max and max > 0 then
-    local exp = claims.exp
-    if type(exp) ~= "number" or exp - now > max then errors.exp = ERR_MAX_EXP end
-  end
-  local issuer = opts.issuer
-  if issuer ~= nil and issuer ~= "" and not (type(claims.iss) == "string"
-     and one_of(claims.iss, issuer)) then
-    errors.iss = ERR_ISSUER
-  end
-  local audiences = opts.audiences
-  if audiences ~= nil and #audiences > 0 and not audience_ok(claims.aud, audiences) then
-    errors.aud = ERR_AUDIENCE
-  end
+  return errors
+end
+
+local function first_error(errors)
   for _, name in ipairs(CLAIM_ORDER) do
     local e = errors[name]
     if e then
       return false, errors, e == "must be a number" and ("'" .. name .. "' " .. e) or e
     end
   end
-  return true
+  return false, errors
+end
+
+-- verify_claims(tok, opts) -> true | false, errors ({claim = message}), first message.
+-- Written without loops on the path of a valid token, which keeps callers' traces whole.
+function _M.verify_claims(tok, opts)
+  local claims = tok.claims
+  local now, leeway = opts.now, opts.leeway or 0
+  local wanted = wanted_set(opts.claims_to_verify)
+  local errors = time_claim(nil, claims, "exp", wanted, now, leeway)
+  errors = time_claim(errors, claims, "nbf", wanted, now, leeway)
+  local max = opts.maximum_expiration
+  if not (errors and errors.exp) and max and max > 0 then
+    local exp = claims.exp
+    if type(exp) ~= "number" or exp - now > max then
+      errors = errors or {}
+      errors.exp = ERR_MAX_EXP
+    end
+  end
+  local issuer = opts.issuer
+  if issuer ~= nil and issuer ~= "" and not (type(claims.iss) == "string"
+     and one_of(claims.iss, issuer)) then
+    errors = errors or {}
+    errors.iss = ERR_ISSUER
+  end
+  local audiences = opts.audiences
+  if audiences ~= nil and #audiences > 0 and not audience_ok(claims.aud, audiences) then
+    errors = errors or {}
+    errors.aud = ERR_AUDIENCE
+  end
+  if errors == nil then return true end
+  return first_error(errors)
 end
 
 -- sign_hs(claims, secret, alg, header) -> compact JWS with HS256/384/512 (for tests/tools).

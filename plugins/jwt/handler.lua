@@ -16,6 +16,8 @@ local ipairs = ipairs
 local tostring = tostring
 local setmetatable = setmetatable
 local concat = table.concat
+local find = string.find
+local sub = string.sub
 
 local HEADER_SCOPE = "X-Authenticated-Scope"
 
@@ -59,30 +61,64 @@ local function add_cookies(set, header, names)
   end
 end
 
+-- note(first, set, t) -> first, set: one more token seen. Most requests carry one token:
+-- only a second, different one makes the set.
+local function note(first, set, t)
+  if type(t) ~= "string" or t == "" or t == first then return first, set end
+  if first == nil then return t, set end
+  set = set or { [first] = true }
+  set[t] = true
+  return first, set
+end
+
+local function note_list(first, set, v)
+  if type(v) ~= "table" then return note(first, set, v) end
+  for _, t in ipairs(v) do first, set = note(first, set, t) end
+  return first, set
+end
+
+-- bearer(v) -> the token of an "Authorization: Bearer <token>" value. Linear in the value's
+-- length (a lazy `(.-)%s*$` pattern retries the tail from every position: quadratic).
+local function bearer(v)
+  if type(v) ~= "string" then return nil end
+  local _, e = find(v, "^%s*[Bb]earer%s+")
+  if not e then return nil end
+  local last = #v
+  if find(v, "^%s", last) then
+    local s = find(v, "%s*$", e + 1)
+    last = s - 1
+  end
+  local t = sub(v, e + 1, last)
+  return t
+end
+
 -- find_tokens(conf) -> token | {token, ...} | nil; the same token sent twice counts once.
+-- The query is parsed only when there is one; headers are read one by one.
 local function find_tokens(conf)
-  local set = {}
-  if #conf.uri_param_names > 0 then
+  local first, set = nil, nil
+  local names = conf.uri_param_names
+  if #names > 0 and turnpike.request.get_raw_query() ~= "" then
     local args = turnpike.request.get_query()
-    for _, name in ipairs(conf.uri_param_names) do
-      local v = args[name]
-      for _, t in ipairs(type(v) == "table" and v or { v }) do add(set, t) end
+    for _, name in ipairs(names) do first, set = note_list(first, set, args[name]) end
+  end
+  if #conf.cookie_names > 0 and turnpike.request.get_header("cookie") then
+    local cookie_names = {}
+    for _, n in ipairs(conf.cookie_names) do cookie_names[n] = true end
+    local cookies = {}
+    add_cookies(cookies, turnpike.request.get_headers().cookie, cookie_names)
+    for t in pairs(cookies) do first, set = note(first, set, t) end
+  end
+  -- the first header name outside the loop: with one name (the default) no loop runs
+  local hnames = conf.header_names
+  if #hnames > 0 then
+    first, set = note(first, set, bearer(turnpike.request.get_header(hnames[1])))
+    for i = 2, #hnames do
+      first, set = note(first, set, bearer(turnpike.request.get_header(hnames[i])))
     end
   end
-  local headers = turnpike.request.get_headers()
-  if #conf.cookie_names > 0 and headers.cookie then
-    local names = {}
-    for _, n in ipairs(conf.cookie_names) do names[n] = true end
-    add_cookies(set, headers.cookie, names)
-  end
-  for _, name in ipairs(conf.header_names) do
-    local v = headers[name]
-    if type(v) == "table" then v = v[1] end
-    if type(v) == "string" then add(set, v:match("^%s*[Bb]earer%s+(.-)%s*$")) end
-  end
+  if not set then return first end
   local tokens = {}
   for t in pairs(set) do tokens[#tokens + 1] = t end
-  if #tokens <= 1 then return tokens[1] end
   return tokens
 end
 
