@@ -191,18 +191,11 @@ end
 local function call(self, ctx, entry, phase, ...)
   local h = entry.handler
   local data = ctx.plugin_data
-  if not data then
-    data = {}
-    ctx.plugin_data = data
-  end
-  local mine = data[entry.name]
-  if not mine then
-    mine = {}
-    data[entry.name] = mine
-  end
   ctx.phase = phase
   ctx.plugin_name = entry.name
-  ctx.plugin = mine
+  -- the plugin's private table, made on first use by turnpike.ctx.plugin (most plugins never
+  -- touch it: no table per plugin per request)
+  ctx.plugin = data and data[entry.name]
   local ok, err = xpcall(h[phase], on_error, h, entry.conf, ...)
   ctx.plugin_name = nil
   ctx.plugin = nil
@@ -252,7 +245,6 @@ end
 -- plugin authenticates a consumer. Returns when the core should proxy (unless ctx.exited).
 function _M:process(r, ctx)
   local backend = self.backend
-  ctx.shared = ctx.shared or {}
   ctx.plugins = self.globals
 
   -- Kong runs rewrite before routing, so only global plugins take part.

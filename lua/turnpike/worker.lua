@@ -130,7 +130,7 @@ end
 
 function _M.handle(addr)
   local r = cast(REQ_T, addr)
-  local ctx = { shared = {}, plugin = {} }
+  local ctx = {} -- ctx.shared and ctx.plugin are made on first use (sdk/ctx.lua)
   backend.bind(addr, r, ctx)
   if backend.is_admin(r) then
     ctx.admin = true

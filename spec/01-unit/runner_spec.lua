@@ -125,6 +125,29 @@ describe("runner", function()
       assert.equal(200, res.status)
     end)
 
+    it("gives each plugin its own ctx.plugin, kept from access to log, made only when used", function()
+      local seen = {}
+      local function keeper(name, priority)
+        local h = { PRIORITY = priority, VERSION = "1" }
+        function h:access() turnpike.ctx.plugin.from_access = name end
+        function h:header_filter() seen[name .. ":hf"] = turnpike.ctx.plugin.from_access end
+        function h:log() seen[name .. ":log"] = turnpike.ctx.plugin.from_access end
+        return { name = name, handler = h, schema = { fields = {} }, priority = priority }
+      end
+      local quiet = { PRIORITY = 5, VERSION = "1" }
+      function quiet:access() end
+      local rn = new_runner({
+        { name = "a", config = {} }, { name = "b", config = {} }, { name = "q", config = {} },
+      }, { a = keeper("a", 20), b = keeper("b", 10),
+           q = { name = "q", handler = quiet, schema = { fields = {} }, priority = 5 } })
+      local res = tp.execute(rn, { path = "/" })
+      assert.equal(200, res.status)
+      assert.same({ ["a:hf"] = "a", ["a:log"] = "a", ["b:hf"] = "b", ["b:log"] = "b" }, seen)
+      assert.is_table(res.ctx.plugin_data.a)
+      assert.is_nil(res.ctx.plugin_data.q)
+      assert.is_nil(res.ctx.plugin) -- pointed at nothing between phases
+    end)
+
     it("knows which phases are implemented", function()
       local rn = new_runner({ { name = "g", config = {} } }, { g = recorder("g", 1) })
       assert.is_true(rn:has_phase("access"))

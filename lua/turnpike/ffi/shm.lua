@@ -15,7 +15,9 @@
 --                                              -> allowed, remaining, wait_ms | nil, err
 --   shm.period(window_s, now_ms)               -> start_ms, end_ms (the window's current period)
 --   shm.window_incr(key, window_s, limit, cost, now_ms) -> allowed, count, reset_ms | nil, err
---   shm.windows_incr(key, windows, limits, cost, now_ms) -> allowed, counts, resets | nil, err
+--   shm.windows_incr(key, windows, limits, cost, now_ms[, counts, resets])
+--                                              -> allowed, counts, resets | nil, err
+--                                              (fills the given tables, else new ones)
 --   shm.breaker_conf(opts)                     -> conf cdata (build once per config)
 --   shm.breaker_allow(key, conf, now_ms)       -> allowed, retry_after_ms | nil, err
 --   shm.breaker_report(key, conf, now_ms, outcome) -> state | nil, err
@@ -240,7 +242,7 @@ function _M.window_incr(key, window_s, limit, cost, now_ms)
 end
 
 -- All or nothing over several windows: counts[i]/resets[i] follow windows[i].
-function _M.windows_incr(key, windows, limits, cost, now_ms)
+function _M.windows_incr(key, windows, limits, cost, now_ms, counts, resets)
   check_str(key, "key")
   local n = #windows
   if n < 1 or n > MAX_WINDOWS or #limits ~= n then
@@ -256,8 +258,8 @@ function _M.windows_incr(key, windows, limits, cost, now_ms)
   local rc = C.tp_ffi_rl_windows_incr(key, #key, win_in, lim_in, n, cost or 1, ms(now_ms),
     counts_out, resets_out)
   if rc < 0 then return nil, errmsg(rc) end
-  local counts = { tonumber(counts_out[0]) }
-  local resets = { tonumber(resets_out[0]) }
+  counts, resets = counts or {}, resets or {}
+  counts[1], resets[1] = tonumber(counts_out[0]), tonumber(resets_out[0])
   for i = 2, n do
     counts[i] = tonumber(counts_out[i - 1])
     resets[i] = tonumber(resets_out[i - 1])

@@ -117,9 +117,23 @@ function _M.check_header(name, value)
   end
 end
 
+-- Texts of the small whole numbers plugins put in headers most (counters, limits, seconds),
+-- made once each.
+local SMALL_INT_MAX = 100000
+local int_text = setmetatable({ [0] = "0" }, { __index = function(t, n)
+  local s = tostring(n)
+  t[n] = s
+  return s
+end })
+
 -- header_value(v) -> string | {string, ...}: a checked value as the backend takes it.
 function _M.header_value(v)
-  if type(v) == "table" then
+  local tv = type(v)
+  if tv == "string" then return v end
+  if tv == "number" and v >= 0 and v <= SMALL_INT_MAX and v % 1 == 0 then
+    return int_text[v]
+  end
+  if tv == "table" then
     local out = {}
     for i, x in ipairs(v) do out[i] = tostring(x) end
     return out
