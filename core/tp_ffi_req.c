@@ -258,6 +258,14 @@ void tp_ffi_req_set_proxy(tp_req_t *r, int connect_ms, int write_ms, int read_ms
     r->preserve_host = preserve_host;
 }
 
+/* An https service: TLS to the targets, verifying against `anchors` (NULL: accept any
+ * certificate). The anchors belong to the request's generation, which outlives it. */
+void tp_ffi_req_set_tls(tp_req_t *r, int tls, struct tp_tls_anchors_s *anchors)
+{
+    r->up_tls = tls;
+    r->up_anchors = tls ? anchors : NULL;
+}
+
 /* ---- body ------------------------------------------------------------------------ */
 
 /* 0: the whole body is in r->body; TP_AGAIN: wait (Lua yields, resumed when it

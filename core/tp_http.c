@@ -622,23 +622,13 @@ static ssize_t conn_recv(tp_conn_t *c, char *buf, size_t len)
 {
     if (c->tls == NULL)
         return read(c->fd, buf, len);
-    size_t got = 0;
-    while (len - got >= 16384) {
-        ssize_t n = tp_tls_recv(c->tls, c->fd, buf + got, len - got);
-        if (n > 0) {
-            got += (size_t)n;
-            continue;
-        }
-        if (got > 0 && (n == 0 || errno == EAGAIN))
-            break; /* an end shows again at the next read */
-        if (n < 0 && errno == EAGAIN && tp_tls_want_write(c->tls))
-            ev_io_start(c->w->loop, &c->wio); /* handshake records wait for the socket */
-        if (n < 0 && errno == EPROTO)
-            tp_log(TP_LOG_INFO, "tls from %s:%d: bearssl error %d", c->client_ip,
-                   c->client_port, tp_tls_last_error(c->tls));
-        return got > 0 ? (ssize_t)got : n;
-    }
-    return (ssize_t)got;
+    ssize_t n = tp_tls_recv(c->tls, c->fd, buf, len);
+    if (n < 0 && errno == EAGAIN && tp_tls_want_write(c->tls))
+        ev_io_start(c->w->loop, &c->wio); /* handshake records wait for the socket */
+    if (n < 0 && errno == EPROTO)
+        tp_log(TP_LOG_INFO, "tls from %s:%d: bearssl error %d", c->client_ip, c->client_port,
+               tp_tls_last_error(c->tls));
+    return n;
 }
 
 static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)

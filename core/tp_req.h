@@ -105,6 +105,9 @@ typedef struct tp_req_s {
     int ntargets, target_idx;
     int connect_timeout_ms, write_timeout_ms, read_timeout_ms;
     int retries, tries;
+    int up_tls;                            /* https service: TLS to every target */
+    struct tp_tls_anchors_s *up_anchors;   /* verify against these; NULL = accept any
+                                            * certificate (the generation's Lua owns them) */
     /* what each connection attempt came to, for passive health checks */
     int attempt_target[TP_MAX_TARGETS];
     int attempt_outcome[TP_MAX_TARGETS]; /* TP_OUTCOME_* */

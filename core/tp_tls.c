@@ -10,6 +10,7 @@
  * only (forward secrecy), renegotiation refused.
  */
 #include "tp_tls.h"
+#include "tp_tls_int.h"
 #include "tp_util.h"
 
 #include <bearssl.h>
@@ -23,6 +24,7 @@
 #define PEM_OBJECT_MAX (256 * 1024) /* no certificate or key is anywhere near this */
 #define SNI_MAX 256
 #define TP_TLS_RSA_MAX_BYTES 512 /* RSA-4096, the largest key BearSSL handles */
+#define TP_TLS_RECORD_MAX 16384  /* the most plaintext one record carries */
 
 typedef struct {
     br_x509_certificate *chain;
@@ -51,19 +53,21 @@ struct tp_tls_store_s {
     int nsnis;
 };
 
+typedef struct server_conn_s server_conn_t;
+
 /* Our policy: picks the certificate, then delegates to BearSSL's policy for it. */
 typedef struct {
     const br_ssl_server_policy_class *vtable;
     const br_ssl_server_policy_class **inner;
-    tp_tls_conn_t *t;
+    server_conn_t *t;
 } sni_policy_t;
 
-struct tp_tls_conn_s {
+/* An accepted connection: the shared record-pump part, then the server engine. */
+struct server_conn_s {
+    tp_tls_conn_t super;
     br_ssl_server_context sc;
     sni_policy_t policy;
     tp_tls_store_t *store;
-    unsigned char ibuf[BR_SSL_BUFSIZE_INPUT];
-    unsigned char obuf[BR_SSL_BUFSIZE_OUTPUT];
 };
 
 __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
@@ -79,21 +83,9 @@ __attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errl
 
 /* ---- PEM ------------------------------------------------------------------- */
 
-typedef struct {
-    char name[128];
-    unsigned char *data;
-    size_t len, cap;
-    int overflow;
-} pem_obj_t;
-
-typedef struct {
-    pem_obj_t *objs;
-    int n;
-} pem_list_t;
-
 static void on_pem_bytes(void *ctx, const void *src, size_t len)
 {
-    pem_obj_t *o = ctx;
+    tp_pem_obj_t *o = ctx;
     if (o->overflow || len > PEM_OBJECT_MAX - o->len) {
         o->overflow = 1;
         return;
@@ -106,7 +98,7 @@ static void on_pem_bytes(void *ctx, const void *src, size_t len)
     o->len += len;
 }
 
-static void pem_list_free(pem_list_t *l)
+void tp__pem_free(tp_pem_list_t *l)
 {
     for (int i = 0; i < l->n; i++)
         free(l->objs[i].data);
@@ -115,11 +107,10 @@ static void pem_list_free(pem_list_t *l)
     l->n = 0;
 }
 
-/* Every object of a PEM text, in order. Returns 0, or -1 (the text is not PEM). */
-static int pem_decode(const char *pem, size_t len, pem_list_t *out)
+int tp__pem_decode(const char *pem, size_t len, tp_pem_list_t *out)
 {
     br_pem_decoder_context pc;
-    pem_obj_t *cur = NULL;
+    tp_pem_obj_t *cur = NULL;
     int tail_sent = 0;
 
     memset(out, 0, sizeof(*out));
@@ -138,7 +129,7 @@ static int pem_decode(const char *pem, size_t len, pem_list_t *out)
         len -= used;
         switch (br_pem_decoder_event(&pc)) {
         case BR_PEM_BEGIN_OBJ:
-            out->objs = tp_realloc(out->objs, sizeof(pem_obj_t) * (size_t)(out->n + 1));
+            out->objs = tp_realloc(out->objs, sizeof(tp_pem_obj_t) * (size_t)(out->n + 1));
             cur = &out->objs[out->n++];
             memset(cur, 0, sizeof(*cur));
             snprintf(cur->name, sizeof(cur->name), "%s", br_pem_decoder_name(&pc));
@@ -159,7 +150,7 @@ static int pem_decode(const char *pem, size_t len, pem_list_t *out)
         goto fail; /* an object without its END line, or no object at all */
     return 0;
 fail:
-    pem_list_free(out);
+    tp__pem_free(out);
     return -1;
 }
 
@@ -174,10 +165,10 @@ static void keypair_free(keypair_t *kp)
     memset(kp, 0, sizeof(*kp));
 }
 
-static int take_chain(pem_list_t *l, keypair_t *kp, char *err, size_t errlen)
+static int take_chain(tp_pem_list_t *l, keypair_t *kp, char *err, size_t errlen)
 {
     for (int i = 0; i < l->n; i++) {
-        pem_obj_t *o = &l->objs[i];
+        tp_pem_obj_t *o = &l->objs[i];
         if (strcmp(o->name, "CERTIFICATE") != 0 && strcmp(o->name, "X509 CERTIFICATE") != 0)
             continue;
         kp->chain = tp_realloc(kp->chain, sizeof(br_x509_certificate) * (kp->chain_len + 1));
@@ -218,10 +209,10 @@ static void copy_key(const br_skey_decoder_context *dc, keypair_t *kp)
     }
 }
 
-static int take_key(pem_list_t *l, keypair_t *kp, char *err, size_t errlen)
+static int take_key(tp_pem_list_t *l, keypair_t *kp, char *err, size_t errlen)
 {
     for (int i = 0; i < l->n; i++) {
-        pem_obj_t *o = &l->objs[i];
+        tp_pem_obj_t *o = &l->objs[i];
         if (strcmp(o->name, "ENCRYPTED PRIVATE KEY") == 0) {
             set_err(err, errlen, "key: encrypted private keys are not supported");
             return -1;
@@ -295,16 +286,16 @@ static int key_matches(const br_x509_pkey *pk, const keypair_t *kp)
 static int keypair_load(keypair_t *kp, const char *cert, size_t cert_len, const char *key,
                         size_t key_len, char *err, size_t errlen)
 {
-    pem_list_t certs = {0}, keys = {0};
+    tp_pem_list_t certs = {0}, keys = {0};
     br_x509_decoder_context *xc = NULL;
     memset(kp, 0, sizeof(*kp));
-    if (pem_decode(cert, cert_len, &certs) < 0) {
+    if (tp__pem_decode(cert, cert_len, &certs) < 0) {
         set_err(err, errlen, "cert: not valid PEM text");
         goto fail;
     }
     if (take_chain(&certs, kp, err, errlen) < 0)
         goto fail;
-    if (pem_decode(key, key_len, &keys) < 0) {
+    if (tp__pem_decode(key, key_len, &keys) < 0) {
         set_err(err, errlen, "key: not valid PEM text");
         goto fail;
     }
@@ -324,13 +315,13 @@ static int keypair_load(keypair_t *kp, const char *cert, size_t cert_len, const 
         goto fail;
     }
     free(xc);
-    pem_list_free(&certs);
-    pem_list_free(&keys);
+    tp__pem_free(&certs);
+    tp__pem_free(&keys);
     return 0;
 fail:
     free(xc);
-    pem_list_free(&certs);
-    pem_list_free(&keys);
+    tp__pem_free(&certs);
+    tp__pem_free(&keys);
     keypair_free(kp);
     return -1;
 }
@@ -465,7 +456,7 @@ int tp_tls_store_select(const tp_tls_store_t *s, const char *name)
 
 /* ---- policy: SNI picks the certificate ------------------------------------------- */
 
-static void use_pair(tp_tls_conn_t *t, const keypair_t *kp)
+static void use_pair(server_conn_t *t, const keypair_t *kp)
 {
     if (kp->key_type == BR_KEYTYPE_RSA)
         br_ssl_server_set_single_rsa(&t->sc, kp->chain, kp->chain_len, &kp->rsa, BR_KEYTYPE_SIGN,
@@ -481,7 +472,7 @@ static int sni_choose(const br_ssl_server_policy_class **pctx, const br_ssl_serv
                       br_ssl_server_choices *choices)
 {
     sni_policy_t *p = (sni_policy_t *)pctx;
-    tp_tls_conn_t *t = p->t;
+    server_conn_t *t = p->t;
     int idx = tp_tls_store_select(t->store, br_ssl_engine_get_server_name(&cc->eng));
     if (idx < 0)
         return 0;
@@ -533,44 +524,57 @@ static const uint16_t SUITES[] = {
 
 /* ---- per-connection engine ---------------------------------------------------------- */
 
+void tp__tls_engine_setup(tp_tls_conn_t *t, br_ssl_engine_context *eng)
+{
+    t->eng = eng;
+    br_ssl_engine_set_versions(eng, BR_TLS12, BR_TLS12);
+    br_ssl_engine_set_suites(eng, SUITES, tp_countof(SUITES));
+    br_ssl_engine_add_flags(eng, BR_OPT_NO_RENEGOTIATION);
+    br_ssl_engine_set_buffers_bidi(eng, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
+    unsigned char seed[32];
+    if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
+        br_ssl_engine_inject_entropy(eng, seed, sizeof(seed));
+}
+
+static void server_dispose(tp_tls_conn_t *c)
+{
+    server_conn_t *t = (server_conn_t *)c;
+    tp_tls_store_release(t->store);
+    free(t);
+}
+
 tp_tls_conn_t *tp_tls_conn_new(tp_tls_store_t *s)
 {
     if (s == NULL || s->ncerts == 0)
         return NULL;
-    tp_tls_conn_t *t = tp_malloc(sizeof(*t));
+    server_conn_t *t = tp_malloc(sizeof(*t));
     /* the full RSA profile brings hashes, PRFs, ciphers and the EC code for ECDHE;
      * the suites and the policy are ours */
     br_ssl_server_init_full_rsa(&t->sc, NULL, 0, NULL);
-    br_ssl_engine_set_versions(&t->sc.eng, BR_TLS12, BR_TLS12);
-    br_ssl_engine_set_suites(&t->sc.eng, SUITES, tp_countof(SUITES));
-    br_ssl_engine_add_flags(&t->sc.eng, BR_OPT_NO_RENEGOTIATION | BR_OPT_ENFORCE_SERVER_PREFERENCES);
-    br_ssl_engine_set_buffers_bidi(&t->sc.eng, t->ibuf, sizeof(t->ibuf), t->obuf, sizeof(t->obuf));
+    tp__tls_engine_setup(&t->super, &t->sc.eng);
+    br_ssl_engine_add_flags(&t->sc.eng, BR_OPT_ENFORCE_SERVER_PREFERENCES);
+    t->super.dispose = server_dispose;
     t->policy.vtable = &sni_policy_vtable;
     t->policy.inner = NULL;
     t->policy.t = t;
     br_ssl_server_set_policy(&t->sc, &t->policy.vtable);
     t->store = tp_tls_store_hold(s);
-    unsigned char seed[32];
-    if (getrandom(seed, sizeof(seed), GRND_NONBLOCK) == (ssize_t)sizeof(seed))
-        br_ssl_engine_inject_entropy(&t->sc.eng, seed, sizeof(seed));
     if (!br_ssl_server_reset(&t->sc)) {
-        tp_tls_conn_free(t);
+        tp_tls_conn_free(&t->super);
         return NULL;
     }
-    return t;
+    return &t->super;
 }
 
 void tp_tls_conn_free(tp_tls_conn_t *t)
 {
-    if (t == NULL)
-        return;
-    tp_tls_store_release(t->store);
-    free(t);
+    if (t != NULL)
+        t->dispose(t);
 }
 
 static unsigned state_of(const tp_tls_conn_t *t)
 {
-    return br_ssl_engine_current_state(&t->sc.eng);
+    return br_ssl_engine_current_state(t->eng);
 }
 
 int tp_tls_want_write(const tp_tls_conn_t *t)
@@ -585,7 +589,7 @@ int tp_tls_has_plaintext(const tp_tls_conn_t *t)
 
 int tp_tls_flush(tp_tls_conn_t *t, int fd)
 {
-    br_ssl_engine_context *eng = &t->sc.eng;
+    br_ssl_engine_context *eng = t->eng;
     while (br_ssl_engine_current_state(eng) & BR_SSL_SENDREC) {
         size_t len;
         unsigned char *p = br_ssl_engine_sendrec_buf(eng, &len);
@@ -603,51 +607,95 @@ int tp_tls_flush(tp_tls_conn_t *t, int fd)
     return 0;
 }
 
-ssize_t tp_tls_recv(tp_tls_conn_t *t, int fd, char *buf, size_t len)
+enum { PUMP_ERR = -1, PUMP_END = 0, PUMP_MOVED = 1, PUMP_APP = 2 };
+
+/*
+ * One turn of the engine over fd, for reading and for the handshake alike: send the
+ * records it made (handshake messages and alerts go out as soon as they exist), then,
+ * unless decrypted plaintext waits, give it one read of ciphertext. PUMP_ERR leaves
+ * errno EAGAIN (wait for the socket), EPROTO (the TLS failed) or the socket's error.
+ */
+static int pump(tp_tls_conn_t *t, int fd)
 {
-    br_ssl_engine_context *eng = &t->sc.eng;
+    br_ssl_engine_context *eng = t->eng;
+    if (tp_tls_flush(t, fd) < 0) {
+        errno = EPROTO;
+        return PUMP_ERR;
+    }
+    unsigned st = br_ssl_engine_current_state(eng);
+    if (st & BR_SSL_CLOSED) {
+        if (br_ssl_engine_last_error(eng) == BR_ERR_OK)
+            return PUMP_END;
+        errno = EPROTO;
+        return PUMP_ERR;
+    }
+    if (st & BR_SSL_RECVAPP)
+        return PUMP_APP;
+    if (!(st & BR_SSL_RECVREC)) {
+        errno = EAGAIN; /* records wait for the socket to take them */
+        return PUMP_ERR;
+    }
+    size_t room;
+    unsigned char *p = br_ssl_engine_recvrec_buf(eng, &room);
     for (;;) {
-        /* handshake messages and alerts go out as soon as they are made */
-        if (tp_tls_flush(t, fd) < 0) {
-            errno = EPROTO;
-            return -1;
-        }
-        unsigned st = br_ssl_engine_current_state(eng);
-        if (st & BR_SSL_CLOSED) {
-            if (br_ssl_engine_last_error(eng) == BR_ERR_OK)
-                return 0;
-            errno = EPROTO;
-            return -1;
-        }
-        if (st & BR_SSL_RECVAPP) {
-            size_t avail;
-            unsigned char *p = br_ssl_engine_recvapp_buf(eng, &avail);
-            size_t n = avail < len ? avail : len;
-            memcpy(buf, p, n);
-            br_ssl_engine_recvapp_ack(eng, n);
-            return (ssize_t)n;
-        }
-        if (!(st & BR_SSL_RECVREC)) {
-            errno = EAGAIN; /* records wait for the socket to take them */
-            return -1;
-        }
-        size_t room;
-        unsigned char *p = br_ssl_engine_recvrec_buf(eng, &room);
         ssize_t n = read(fd, p, room);
         if (n > 0) {
             br_ssl_engine_recvrec_ack(eng, (size_t)n);
-            continue;
+            return PUMP_MOVED;
         }
         if (n == 0)
-            return 0; /* the peer is gone (a close without close_notify) */
+            return PUMP_END; /* the peer is gone (a close without close_notify) */
         if (errno != EINTR)
-            return -1; /* EAGAIN, or the socket's error */
+            return PUMP_ERR; /* EAGAIN, or the socket's error */
+    }
+}
+
+ssize_t tp_tls_recv(tp_tls_conn_t *t, int fd, char *buf, size_t len)
+{
+    br_ssl_engine_context *eng = t->eng;
+    size_t got = 0;
+    for (;;) {
+        int rc = pump(t, fd);
+        if (rc == PUMP_MOVED)
+            continue;
+        if (rc == PUMP_APP) {
+            size_t avail;
+            unsigned char *p = br_ssl_engine_recvapp_buf(eng, &avail);
+            size_t n = avail < len - got ? avail : len - got;
+            memcpy(buf + got, p, n);
+            br_ssl_engine_recvapp_ack(eng, n);
+            got += n;
+            /* several records per call while a whole one still fits, as a plain
+             * read takes what the socket has */
+            if (len - got < TP_TLS_RECORD_MAX)
+                return (ssize_t)got;
+            continue;
+        }
+        if (got > 0)
+            return (ssize_t)got; /* an end or an error shows again at the next call */
+        return rc == PUMP_END ? 0 : -1;
+    }
+}
+
+int tp_tls_handshake(tp_tls_conn_t *t, int fd)
+{
+    for (;;) {
+        if (br_ssl_engine_current_state(t->eng) & BR_SSL_SENDAPP)
+            return 0;
+        int rc = pump(t, fd);
+        if (rc == PUMP_MOVED)
+            continue;
+        if (rc == PUMP_APP)
+            return 0;
+        if (rc == PUMP_ERR && errno == EAGAIN)
+            return 1;
+        return -1;
     }
 }
 
 ssize_t tp_tls_send(tp_tls_conn_t *t, int fd, const char *buf, size_t len)
 {
-    br_ssl_engine_context *eng = &t->sc.eng;
+    br_ssl_engine_context *eng = t->eng;
     int rc = tp_tls_flush(t, fd);
     if (rc < 0 || (br_ssl_engine_current_state(eng) & BR_SSL_CLOSED)) {
         errno = EPIPE;
@@ -672,16 +720,16 @@ ssize_t tp_tls_send(tp_tls_conn_t *t, int fd, const char *buf, size_t len)
 
 void tp_tls_close(tp_tls_conn_t *t, int fd)
 {
-    br_ssl_engine_close(&t->sc.eng);
+    br_ssl_engine_close(t->eng);
     tp_tls_flush(t, fd);
 }
 
 const char *tp_tls_server_name(const tp_tls_conn_t *t)
 {
-    return br_ssl_engine_get_server_name(&t->sc.eng);
+    return br_ssl_engine_get_server_name(t->eng);
 }
 
 int tp_tls_last_error(const tp_tls_conn_t *t)
 {
-    return br_ssl_engine_last_error(&t->sc.eng);
+    return br_ssl_engine_last_error(t->eng);
 }

@@ -1,14 +1,17 @@
 /*
  * tp_upstream.c - owns upstream connections and the per-worker keep-alive pools
- * (one pool per target host:port). Sends the request the plugins shaped,
- * streams bodies both ways with back-pressure, parses the response with
- * http-parser, enforces connect/write/read timeouts and retries connect
- * failures on the next target.
+ * (one pool per target host:port, and for https services per TLS name and trust
+ * anchors too, so plain, unverified and verified connections never mix). Sends the
+ * request the plugins shaped, streams bodies both ways with back-pressure, parses
+ * the response with http-parser, enforces connect/write/read timeouts and retries
+ * connect failures on the next target. An https connection does its TLS handshake
+ * (tp_tls_client) as part of connecting and keeps its engine while pooled.
  */
 #include "tp_upstream.h"
 #include "tp_bridge.h"
 #include "tp_http.h"
 #include "tp_log.h"
+#include "tp_tls.h"
 #include "tp_util.h"
 
 #include <arpa/inet.h>
@@ -28,6 +31,9 @@ struct tp_uppool_s {
     struct tp_uppool_s *next;
     char host[256];
     int port;
+    int tls;
+    char sni[256];        /* TLS name ("" = none: an IP literal) */
+    uint64_t anchors_key; /* what TLS connections were verified against; 0 = nothing */
     struct sockaddr_storage addr;
     socklen_t addrlen;
     uint64_t resolved_at;
@@ -39,6 +45,8 @@ struct tp_upconn_s {
     tp_uppool_t *pool;
     tp_worker_t *w;
     int fd;
+    tp_tls_conn_t *tls;  /* https: the engine, kept while pooled */
+    int handshaking;
     ev_io rio, wio;
     ev_timer timer;
     http_parser parser;
@@ -65,6 +73,7 @@ static void upconn_free(tp_upconn_t *u);
 static void fail(tp_req_t *r, int status, const char *msg, int retryable);
 static void upconn_flush(tp_upconn_t *u);
 static void note_attempt(tp_req_t *r, int outcome);
+static void tls_step(tp_upconn_t *u);
 
 /* ---- pools ----------------------------------------------------------------- */
 
@@ -103,14 +112,19 @@ static int resolve(tp_uppool_t *p, char *err, size_t errlen)
     return 0;
 }
 
-static tp_uppool_t *find_pool(tp_worker_t *w, const tp_target_t *t)
+static tp_uppool_t *find_pool(tp_worker_t *w, const tp_target_t *t, int tls, const char *sni,
+                             uint64_t anchors_key)
 {
     for (tp_uppool_t *p = w->pools; p; p = p->next)
-        if (p->port == t->port && strcmp(p->host, t->host) == 0)
+        if (p->port == t->port && p->tls == tls && p->anchors_key == anchors_key &&
+            strcmp(p->host, t->host) == 0 && strcmp(p->sni, sni) == 0)
             return p;
     tp_uppool_t *p = tp_calloc(1, sizeof(*p));
     snprintf(p->host, sizeof(p->host), "%s", t->host);
+    snprintf(p->sni, sizeof(p->sni), "%s", sni);
     p->port = t->port;
+    p->tls = tls;
+    p->anchors_key = anchors_key;
     p->next = w->pools;
     w->pools = p;
     return p;
@@ -182,6 +196,9 @@ static void upconn_free(tp_upconn_t *u)
     ev_io_stop(w->loop, &u->rio);
     ev_io_stop(w->loop, &u->wio);
     ev_timer_stop(w->loop, &u->timer);
+    if (u->tls && !u->handshaking && u->fd >= 0)
+        tp_tls_close(u->tls, u->fd); /* close_notify, if the socket takes it */
+    tp_tls_conn_free(u->tls);
     if (u->fd >= 0)
         close(u->fd);
     tp_buf_free(&u->out);
@@ -372,11 +389,31 @@ void tp_upstream_body_done(tp_req_t *r)
 
 /* ---- writing --------------------------------------------------------------- */
 
+/* send(2), or through the TLS engine on an https connection */
+static ssize_t up_send(tp_upconn_t *u, const char *p, size_t n)
+{
+    if (u->tls)
+        return tp_tls_send(u->tls, u->fd, p, n);
+    return send(u->fd, p, n, MSG_NOSIGNAL);
+}
+
 static void upconn_flush(tp_upconn_t *u)
 {
     tp_req_t *r = u->req;
-    while (tp_buf_size(&u->out) > 0) {
-        ssize_t n = send(u->fd, tp_buf_data(&u->out), tp_buf_size(&u->out), MSG_NOSIGNAL);
+    for (;;) {
+        ssize_t n = -1;
+        if (tp_buf_size(&u->out) > 0) {
+            n = up_send(u, tp_buf_data(&u->out), tp_buf_size(&u->out));
+        } else if (u->tls) {
+            /* the engine took every byte: its last records may still wait */
+            int rc = tp_tls_flush(u->tls, u->fd);
+            if (rc == 0)
+                break;
+            if (rc > 0)
+                errno = EAGAIN;
+        } else {
+            break;
+        }
         if (n > 0) {
             tp_buf_consume(&u->out, (size_t)n);
             continue;
@@ -384,7 +421,10 @@ static void upconn_flush(tp_upconn_t *u)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            ev_io_start(u->w->loop, &u->wio);
+            /* an engine that takes no data and has no records to send waits for
+             * the peer: the read side goes on */
+            if (u->tls == NULL || tp_tls_want_write(u->tls))
+                ev_io_start(u->w->loop, &u->wio);
             if (u->timer_kind != 2 && r)
                 set_timer(u, 2, r->write_timeout_ms);
             return;
@@ -554,6 +594,20 @@ static int feed(tp_upconn_t *u, const char *data, size_t n)
     return 0;
 }
 
+/* recv(2), or the plaintext of the TLS records that arrived */
+static ssize_t up_recv(tp_upconn_t *u, char *buf, size_t len)
+{
+    if (u->tls == NULL)
+        return recv(u->fd, buf, len, 0);
+    ssize_t n = tp_tls_recv(u->tls, u->fd, buf, len);
+    if (n < 0 && errno == EAGAIN && tp_tls_want_write(u->tls))
+        ev_io_start(u->w->loop, &u->wio); /* an alert waits for the socket */
+    if (n < 0 && errno == EPROTO)
+        tp_log(TP_LOG_ERR, "tls from %s:%d: bearssl error %d %s", u->pool->host, u->pool->port,
+               tp_tls_last_error(u->tls), tp_tls_error_name(tp_tls_last_error(u->tls)));
+    return n;
+}
+
 static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
 {
     tp_upconn_t *u = tp_container_of(io, tp_upconn_t, rio);
@@ -565,8 +619,12 @@ static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
         upconn_free(u);
         return;
     }
+    if (u->handshaking) {
+        tls_step(u);
+        return;
+    }
     char buf[UP_READ_CHUNK];
-    ssize_t n = recv(u->fd, buf, sizeof(buf), 0);
+    ssize_t n = up_recv(u, buf, sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     if (n < 0) {
@@ -605,6 +663,8 @@ static void on_resume(struct ev_loop *loop, ev_timer *t, int revents)
             return;
     }
     ev_io_start(u->w->loop, &u->rio);
+    if (u->tls && tp_tls_has_plaintext(u->tls))
+        ev_feed_event(u->w->loop, &u->rio, EV_READ); /* the socket will not say so */
 }
 
 void tp_upstream_resume_read(tp_req_t *r)
@@ -636,9 +696,54 @@ static void start_exchange(tp_upconn_t *u)
         tp_http_read_body(r);
 }
 
+/* The TLS handshake, as far as the socket allows; it runs under the connect timer. A
+ * failure (a certificate that does not verify, a peer that does not speak TLS) is a
+ * failed connect: retried on the next target, else 502. */
+static void tls_step(tp_upconn_t *u)
+{
+    int rc = tp_tls_handshake(u->tls, u->fd);
+    if (rc == 0) {
+        u->handshaking = 0;
+        start_exchange(u);
+        return;
+    }
+    if (rc > 0) {
+        if (tp_tls_want_write(u->tls))
+            ev_io_start(u->w->loop, &u->wio);
+        else
+            ev_io_stop(u->w->loop, &u->wio);
+        if (!ev_is_active(&u->rio))
+            ev_io_start(u->w->loop, &u->rio);
+        return;
+    }
+    int e = tp_tls_last_error(u->tls);
+    if (e == 0)
+        tp_log(TP_LOG_ERR, "tls handshake with %s:%d (sni \"%s\"): closed by the upstream",
+               u->pool->host, u->pool->port, u->pool->sni);
+    else
+        tp_log(TP_LOG_ERR, "tls handshake with %s:%d (sni \"%s\"): bearssl error %d %s",
+               u->pool->host, u->pool->port, u->pool->sni, e, tp_tls_error_name(e));
+    fail(u->req, 502, "An invalid response was received from the upstream server", 1);
+}
+
+/* TCP is up: go on with the TLS handshake, or straight to the exchange. */
+static void connected(tp_upconn_t *u)
+{
+    if (u->tls == NULL) {
+        start_exchange(u);
+        return;
+    }
+    u->handshaking = 1;
+    tls_step(u);
+}
+
 static void on_up_write(struct ev_loop *loop, ev_io *io, int revents)
 {
     tp_upconn_t *u = tp_container_of(io, tp_upconn_t, wio);
+    if (u->handshaking) {
+        tls_step(u);
+        return;
+    }
     if (!u->connected) {
         int err = 0;
         socklen_t len = sizeof(err);
@@ -648,7 +753,7 @@ static void on_up_write(struct ev_loop *loop, ev_io *io, int revents)
             fail(u->req, 502, "An invalid response was received from the upstream server", 1);
             return;
         }
-        start_exchange(u);
+        connected(u);
         return;
     }
     upconn_flush(u);
@@ -696,8 +801,16 @@ static int connect_new(tp_upconn_t *u, char *err, size_t errlen)
     u->fd = fd;
     ev_io_init(&u->rio, on_up_read, fd, EV_READ);
     ev_io_init(&u->wio, on_up_write, fd, EV_WRITE);
+    if (p->tls) {
+        u->tls = tp_tls_client_new(p->sni[0] ? p->sni : NULL, r->up_anchors);
+        if (u->tls == NULL) {
+            snprintf(err, errlen, "tls to %s:%d: the engine would not start", p->host, p->port);
+            return -1;
+        }
+    }
     if (connect(fd, (struct sockaddr *)&p->addr, p->addrlen) == 0) {
-        start_exchange(u);
+        set_timer(u, 1, r->connect_timeout_ms);
+        connected(u);
         return 0;
     }
     if (errno != EINPROGRESS) {
@@ -709,10 +822,42 @@ static int connect_new(tp_upconn_t *u, char *err, size_t errlen)
     return 0;
 }
 
+/* The TLS name of an exchange: the host of the Host header that goes upstream (a
+ * plugin's, the client's with preserve_host, else the target's), as Kong's
+ * proxy_ssl_name $upstream_host. "" when that is an IP literal. */
+static void tls_name(tp_req_t *r, const tp_target_t *t, char *out, size_t outlen)
+{
+    const char *h = t->host;
+    size_t n = strlen(h);
+    tp_header_t *host = r->preserve_host ? tp_headers_find(&r->headers, "host", 4) : NULL;
+    if (r->up_host_header) {
+        h = r->up_host_header;
+        n = strlen(h);
+    } else if (host) {
+        h = host->value;
+        n = host->vlen;
+    }
+    if (!tp_tls_sni_name(h, n, out, outlen))
+        out[0] = 0;
+}
+
 void tp_upstream_start(tp_req_t *r)
 {
     tp_target_t *t = &r->targets[r->target_idx % r->ntargets];
-    tp_uppool_t *p = find_pool(r->w, t);
+    char sni[256] = "";
+    if (r->up_tls) {
+        tls_name(r, t, sni, sizeof(sni));
+        if (sni[0] == 0 && r->up_anchors) {
+            /* BearSSL checks DNS names only: verifying an address would accept any
+             * certificate the anchors signed, so it is refused */
+            tp_log(TP_LOG_ERR, "tls to %s:%d: tls_verify needs a host name, not an IP address",
+                   t->host, t->port);
+            fail(r, 502, "An invalid response was received from the upstream server", 0);
+            return;
+        }
+    }
+    tp_uppool_t *p = find_pool(r->w, t, r->up_tls, sni,
+                               r->up_tls ? tp_tls_anchors_key(r->up_anchors) : 0);
     tp_upconn_t *u = p->idle;
     if (u) {
         p->idle = u->next_idle;

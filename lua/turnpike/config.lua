@@ -493,6 +493,9 @@ local function load_service(ctx, t, i)
     s = check_entity(ctx, "services", t, what, { routes = true, plugins = true })
   end
   s.port = s.port or (TLS_PROTOCOLS[s.protocol] and 443 or 80)
+  if s.ca_certificates and #s.ca_certificates > 0 then
+    ctx.ca_refs[#ctx.ca_refs + 1] = { t = t, what = what, ids = s.ca_certificates }
+  end
   s.id = s.id or derive_id("services", s.name and ("name:" .. s.name) or ("#" .. i))
   register(ctx, "services", s, t, what, "name")
   for j, rt in ipairs(list_of(ctx, t, "routes", what .. ".")) do
@@ -631,10 +634,24 @@ local function load_certificates(ctx, doc)
         .. l.port .. " ssl' needs at least one entry in certificates")
     end
   end
+  local ca_ids = {}
   for i, t in ipairs(list_of(ctx, doc, "ca_certificates", "")) do
-    local c = check_entity(ctx, "ca_certificates", t, "ca_certificates[" .. i .. "]")
+    local what = "ca_certificates[" .. i .. "]"
+    local c = check_entity(ctx, "ca_certificates", t, what)
+    local ok, err = tls.check_ca(c.cert)
+    if not ok then fail_at(ctx, t, { "cert" }, what, "cert: " .. err) end
     c.id = c.id or derive_id("ca_certificates", sha1_hex(c.cert))
+    ca_ids[c.id] = true
     ctx.cfg.ca_certificates[#ctx.cfg.ca_certificates + 1] = c
+  end
+  -- a service's ca_certificates name CA certificates of this config (as Kong's foreign keys)
+  for _, ref in ipairs(ctx.ca_refs) do
+    for j, id in ipairs(ref.ids) do
+      if not ca_ids[id] then
+        fail_at(ctx, ref.t, { "ca_certificates", j }, ref.what, "ca_certificates[" .. j
+          .. "]: unknown CA certificate '" .. tostring(id) .. "'")
+      end
+    end
   end
 end
 
@@ -754,6 +771,7 @@ local function build(ctx, opts, text)
   end
   ctx.index.consumers.by_custom_id = {}
   ctx.cred_keys, ctx.plugin_keys, ctx.plugin_entries = {}, {}, {}
+  ctx.ca_refs = {}
   for _, k in ipairs(CREDENTIALS) do ctx.cred_keys[k] = {} end
 
   for i, t in ipairs(list_of(ctx, doc, "services", "")) do load_service(ctx, t, i) end

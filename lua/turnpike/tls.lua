@@ -1,16 +1,26 @@
--- turnpike.tls: config-time checks of TLS certificates, over core/tp_tls.c (FFI).
+-- turnpike.tls: TLS over core/tp_tls.c and core/tp_tls_client.c (FFI): config-time checks
+-- of certificates, and the trust anchors https upstreams are verified against.
 --
 --   tls.check_pair(cert_pem, key_pem) -> true | nil, "cert: ..." / "key: ..."
--- Both must decode (PEM, X.509, RSA or EC key) and the key must belong to the
+--   tls.check_ca(cert_pem)            -> true | nil, err
+--   tls.upstream_anchors(cfg, log)    -> { [service] = anchors } for services that verify
+-- Both PEMs of a pair must decode (PEM, X.509, RSA or EC key) and the key must belong to the
 -- certificate. The same code builds each generation's certificate store in C.
 local ffi = require "ffi"
 
 local C = ffi.C
 local ERR_LEN = 256
+-- the system's CA bundle (Debian's ca-certificates), read once per generation when a
+-- service verifies without a CA list of its own
+local CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 pcall(ffi.cdef, [[
 int tp_ffi_tls_check(const char *cert, size_t cert_len, const char *key, size_t key_len,
                      char *err, size_t errlen);
+typedef struct tp_tls_anchors_s tp_tls_anchors_t;
+tp_tls_anchors_t *tp_ffi_tls_anchors_new(const char *path, const char *pem, size_t len,
+                                         char *err, size_t errlen);
+void tp_ffi_tls_anchors_free(tp_tls_anchors_t *a);
 ]])
 
 -- Outside the turnpike binary (a plain luajit) the C side is missing: no check then.
@@ -28,6 +38,61 @@ function _M.check_pair(cert, key)
     return nil, ffi.string(errbuf)
   end
   return true
+end
+
+-- anchors(path, pem) -> cdata (freed with the generation's Lua state) | nil, err
+local function anchors(path, pem)
+  local a = C.tp_ffi_tls_anchors_new(path, pem, #pem, errbuf, ERR_LEN)
+  if a == nil then return nil, ffi.string(errbuf) end
+  return ffi.gc(a, C.tp_ffi_tls_anchors_free)
+end
+
+-- A CA certificate entity's PEM decodes to at least one certificate.
+function _M.check_ca(cert)
+  if type(cert) ~= "string" then error("tls.check_ca: cert must be a string", 2) end
+  if not available then return true end
+  local a, err = anchors(nil, cert)
+  if not a then return nil, err end
+  C.tp_ffi_tls_anchors_free(ffi.gc(a, nil))
+  return true
+end
+
+-- The anchor set of each https service with tls_verify: its own ca_certificates (ids) when
+-- it lists some, as Kong; otherwise the system bundle plus every ca_certificates entity of
+-- the config. Sets are shared between services that trust the same CAs.
+function _M.upstream_anchors(cfg, log)
+  local out, sets = {}, {}
+  if not available then return out end
+  local ca_by_id, all = {}, {}
+  for _, ca in ipairs(cfg.ca_certificates or {}) do
+    ca_by_id[ca.id] = ca.cert
+    all[#all + 1] = ca.cert
+  end
+  for _, s in ipairs(cfg.services or {}) do
+    if s.protocol == "https" and s.tls_verify then
+      local ids = s.ca_certificates
+      local key = (ids and #ids > 0) and table.concat(ids, ",") or "*"
+      if sets[key] == nil then
+        local a, err
+        if key ~= "*" then
+          local pems = {}
+          for i, id in ipairs(ids) do pems[i] = ca_by_id[id] end
+          a, err = anchors(nil, table.concat(pems, "\n"))
+        else
+          a, err = anchors(CA_BUNDLE, table.concat(all, "\n"))
+          if not a then
+            log("warn", "https upstreams: " .. err .. "; verifying against ca_certificates only")
+            a, err = anchors(nil, table.concat(all, "\n"))
+          end
+        end
+        -- nothing to trust: every verification fails (a logged 502), never an open door
+        if not a then log("err", "https upstreams: " .. tostring(err)) end
+        sets[key] = a or false
+      end
+      out[s] = sets[key] or anchors(nil, "")
+    end
+  end
+  return out
 end
 
 return _M

@@ -15,6 +15,7 @@ local router_mod = require "turnpike.router"
 local runner_mod = require "turnpike.runner"
 local balancer_mod = require "turnpike.balancer"
 local admin = require "turnpike.admin"
+local tls = require "turnpike.tls"
 
 local cast = ffi.cast
 local tonumber = tonumber
@@ -31,6 +32,7 @@ local _M = {}
 
 local rn, balancer
 local certificates -- the config's TLS certificates, for C (core/tp_bridge.c builds the store)
+local tls_anchors  -- { [service] = trust anchors } for https services with tls_verify
 
 -- C passes each request as its address (a number): the key of its binding in the
 -- backend, and cast to tp_req_t* for the FFI.
@@ -71,6 +73,7 @@ function _M.init(config_path, generation, worker_index, done)
   rn = runner_mod.new { cfg = cfg, router = router, plugins = loaded, backend = backend, sdk = sdk }
   balancer = balancer_mod.new(cfg)
   certificates = cfg.certificates
+  tls_anchors = tls.upstream_anchors(cfg, backend.log)
   admin.init { cfg = cfg, backend = backend, runner = rn, generation = generation,
                worker = worker_index, balancer = balancer }
   rn:init_worker()
@@ -109,7 +112,10 @@ end
 
 local function proxy(r, ctx)
   local service = ctx.service
-  if service.protocol ~= "http" and service.protocol ~= nil then
+  local protocol = service.protocol
+  if protocol == "https" then
+    backend.set_tls(r, tls_anchors[service]) -- no anchors: tls_verify is off
+  elseif protocol ~= "http" and protocol ~= nil then
     return backend.resp_exit(r, 502, ERR_UNSUPPORTED, JSON_HEADERS)
   end
   local targets, retry_after = balancer:targets(ctx, service, r)

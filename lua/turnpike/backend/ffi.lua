@@ -220,6 +220,11 @@ function _M.set_proxy(r, connect_ms, write_ms, read_ms, retries, preserve_host)
                          preserve_host and 1 or 0)
 end
 
+-- an https service: TLS to its targets, verified against `anchors` (nil: not verified)
+function _M.set_tls(r, anchors)
+  C.tp_ffi_req_set_tls(r, 1, anchors)
+end
+
 -- timers: callbacks kept here by id; C fires them in pseudo-requests of this
 -- generation (core/tp_timer.c) and calls back run_timer(r, id)
 local timers, next_timer_id = {}, 0

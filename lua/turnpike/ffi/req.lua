@@ -35,6 +35,7 @@ void tp_ffi_req_clear_targets(tp_req_t *r);
 int tp_ffi_req_add_target(tp_req_t *r, const char *host, size_t hlen, int port);
 void tp_ffi_req_set_proxy(tp_req_t *r, int connect_ms, int write_ms, int read_ms, int retries,
                           int preserve_host);
+void tp_ffi_req_set_tls(tp_req_t *r, int tls, void *anchors);
 int tp_ffi_req_read_body(tp_req_t *r);
 const char *tp_ffi_req_body(tp_req_t *r, size_t *len);
 int tp_ffi_resp_status(tp_req_t *r);
