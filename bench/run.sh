@@ -186,6 +186,8 @@ measure() {
     url=${4:-http://127.0.0.1:$(cat "$W/$name/port")/bench/x}
     script=$B/report.lua
     [ -f "$W/$name/script" ] && script=$(cat "$W/$name/script")
+    # tokens.lua cycles through the target's own token file
+    [ -f "$W/$name/tokens" ] && export BENCH_TOKENS="$W/$name/tokens"
     pids=$(gw_pids "$name")
     ups=$(gw_pids upstream)
     c0=$(cpu_ticks $pids)
@@ -255,10 +257,10 @@ kv case_s "$CASE_S"
 kv pinned "$([ -n "$GW" ] && echo yes || echo no)"
 kv versions "$("$TP" version 2>&1 | head -n 1); $(nginx -v 2>&1 | sed 's/.*: //'); $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 
-set -- $(ports 18)
+set -- $(ports 19)
 UP_PORT=$1 P_TP=$2 P_NGX=$3 P_NOOP=$4 P_R1000=$5 P_KEY=$6 P_LUA=$7 P_HS=$8 P_HSU=$9
 shift 9
-P_RS=$1 P_RL=$2 P_RELOAD=$3 P_RLR=$4 P_CACHE=$5 P_NCACHE=$6 P_REDIS=$7
+P_RS=$1 P_RL=$2 P_RELOAD=$3 P_RLR=$4 P_CACHE=$5 P_NCACHE=$6 P_REDIS=$7 P_RSU=$8
 
 # Keys and tokens.
 APIKEY=bench-key-0123456789
@@ -272,6 +274,9 @@ jh=$(printf '{"alg":"RS256","typ":"JWT"}' | b64url)
 jp=$(printf '{"iss":"bench-rs","exp":%d}' $(($(date +%s) + 3600)) | b64url)
 js=$(printf '%s.%s' "$jh" "$jp" | openssl dgst -sha256 -sign "$W/rs.key" -binary | b64url)
 echo "$jh.$jp.$js" > "$W/rs.token"
+# distinct RS256 tokens, signed by python3's cryptography: each is verified on first sight
+python3 "$B/jwt_rs256.py" "$W/rs.key" bench-rs 12000 > "$W/rs-unique.tokens" \
+    || : > "$W/rs-unique.tokens"
 
 # Routes for the 1,000-route case and the reload case: N-1 others, then /bench last.
 gen_routes() {
@@ -301,8 +306,14 @@ start_turnpike tp-jwt-hs256 jwt-hs256.yml "$P_HS" HS_SECRET="$HS_SECRET"
 echo "Authorization: Bearer $(cat "$W/hs.token")" > "$W/tp-jwt-hs256/header"
 start_turnpike tp-jwt-hs256-uniq jwt-hs256.yml "$P_HSU" HS_SECRET="$HS_SECRET"
 echo "$B/tokens.lua" > "$W/tp-jwt-hs256-uniq/script"
+cp "$W/hs-unique.tokens" "$W/tp-jwt-hs256-uniq/tokens"
 start_turnpike tp-jwt-rs256 jwt-rs256.yml "$P_RS" RSA_PUB="@$W/rs.pub"
 echo "Authorization: Bearer $(cat "$W/rs.token")" > "$W/tp-jwt-rs256/header"
+if [ -s "$W/rs-unique.tokens" ]; then
+    start_turnpike tp-jwt-rs256-uniq jwt-rs256.yml "$P_RSU" RSA_PUB="@$W/rs.pub"
+    echo "$B/tokens.lua" > "$W/tp-jwt-rs256-uniq/script"
+    cp "$W/rs-unique.tokens" "$W/tp-jwt-rs256-uniq/tokens"
+fi
 start_turnpike tp-rate-limiting rate-limiting.yml "$P_RL"
 # a redis-server for the redis policy, on the load core like the upstream
 mkdir -p "$W/redis"
@@ -324,18 +335,18 @@ else
 fi
 
 # Every target answers what it should before anything is measured.
-TARGETS="tp-plain nginx tp-noop3 tp-routes1000 tp-key-auth tp-jwt-hs256 tp-jwt-hs256-uniq tp-jwt-rs256 tp-rate-limiting tp-rate-limiting-redis tp-cache-hit nginx-cache nginx-lua"
+TARGETS="tp-plain nginx tp-noop3 tp-routes1000 tp-key-auth tp-jwt-hs256 tp-jwt-hs256-uniq tp-jwt-rs256 tp-jwt-rs256-uniq tp-rate-limiting tp-rate-limiting-redis tp-cache-hit nginx-cache nginx-lua"
 RUN=""
 for t in $TARGETS; do
     [ -f "$W/$t/master" ] && [ -d /proc/"$(cat "$W/$t/master")" ] || { kv missing "$t"; continue; }
     case $t in
     tp-key-auth | nginx-lua) check "$t" 401 && check "$t" 200 "$(cat "$W/$t/header")" ;;
     tp-jwt-hs256 | tp-jwt-rs256) check "$t" 401 && check "$t" 200 "$(cat "$W/$t/header")" ;;
-    tp-jwt-hs256-uniq) check "$t" 200 "Authorization: Bearer $(tail -n 1 "$W/hs-unique.tokens")" ;;
+    tp-jwt-hs256-uniq | tp-jwt-rs256-uniq)
+        check "$t" 200 "Authorization: Bearer $(tail -n 1 "$W/$t/tokens")" ;;
     *) check "$t" 200 ;;
     esac && RUN="$RUN $t"
 done
-export BENCH_TOKENS="$W/hs-unique.tokens"
 
 say "upstream alone (the ceiling the gateways are far from)"
 echo "$UP_PORT" > "$W/upstream/port"

@@ -16,6 +16,7 @@ LABELS = {
     "tp-jwt-hs256": "turnpike, jwt HS256 + exp (one token)",
     "tp-jwt-hs256-uniq": "turnpike, jwt HS256 + exp (12,000 distinct tokens)",
     "tp-jwt-rs256": "turnpike, jwt RS256 + exp (one token)",
+    "tp-jwt-rs256-uniq": "turnpike, jwt RS256 + exp (12,000 distinct tokens: first sight)",
     "tp-rate-limiting": "turnpike, rate-limiting local (second: 1000000)",
     "tp-rate-limiting-redis": "turnpike, rate-limiting redis (second: 1000000)",
     "tp-cache-hit": "turnpike, proxy-cache hits",
@@ -170,6 +171,7 @@ def main(work):
     cases = [("tp-plain", "tp-plain"), ("tp-noop3", "tp-plain"), ("tp-routes1000", "tp-plain"),
              ("tp-key-auth", "tp-plain"), ("tp-jwt-hs256", "tp-plain"),
              ("tp-jwt-hs256-uniq", "tp-plain"), ("tp-jwt-rs256", "tp-plain"),
+             ("tp-jwt-rs256-uniq", "tp-plain"),
              ("tp-rate-limiting", "tp-plain"), ("tp-rate-limiting-redis", "tp-plain"),
              ("tp-cache-hit", "tp-plain"), ("nginx", "nginx"), ("nginx-lua", "nginx"),
              ("nginx-cache", "nginx")]

@@ -10,7 +10,7 @@ local BUILTINS = {
   "ffi_string", "ffi%.string", "tostring", "tonumber", "sub", "str_sub", "concat", "format",
   "lower", "upper", "setmetatable", "floor", "ceil", "max", "min", "rawget", "cast",
   "ffi%.cast", "string%.[a-z]+", "math%.[a-z]+", "table%.concat", "tohex", "char", "band",
-  "bor", "bxor", "lshift", "rshift", "C%.[a-z_0-9]+",
+  "bor", "bxor", "lshift", "rshift", "C%.[a-z_0-9]+", "ffi_str", "ffi_new", "tobit",
 }
 
 local function runtime_sources()

@@ -58,7 +58,7 @@ local function buffer(n)
     return scratch
   end
   if n > SCRATCH_MAX then
-    return ffi_new("unsigned char[?]", n)
+    return (ffi_new("unsigned char[?]", n))
   end
   scratch_size = n
   scratch = ffi_new("unsigned char[?]", n)
@@ -76,7 +76,7 @@ function _M.digest(bits, msg)
   if C.tp_ffi_crypto_digest(bits, msg, #msg, digest_buf, len_out) ~= 0 then
     error("digest: unsupported size " .. tostring(bits), 2)
   end
-  return ffi_str(digest_buf, len_out[0])
+  return (ffi_str(digest_buf, len_out[0]))
 end
 
 function _M.sha256(msg)
@@ -89,7 +89,7 @@ function _M.hmac(bits, key, msg)
   if C.tp_ffi_crypto_hmac(bits, key, #key, msg, #msg, digest_buf, len_out) ~= 0 then
     error("hmac: unsupported size " .. tostring(bits), 2)
   end
-  return ffi_str(digest_buf, len_out[0])
+  return (ffi_str(digest_buf, len_out[0]))
 end
 
 -- Equality in time that depends only on the lengths.
@@ -107,7 +107,7 @@ local function decode(mode, s)
   if C.tp_ffi_crypto_b64_decode(mode, s, #s, out, len_out) ~= 0 then
     return nil, "invalid base64"
   end
-  return ffi_str(out, len_out[0])
+  return (ffi_str(out, len_out[0]))
 end
 
 local function encode(url, s)
@@ -115,7 +115,7 @@ local function encode(url, s)
   local out = buffer(cap)
   len_out[0] = cap
   C.tp_ffi_crypto_b64_encode(url, s, #s, out, len_out)
-  return ffi_str(out, len_out[0])
+  return (ffi_str(out, len_out[0]))
 end
 
 -- Strict unpadded base64url (RFC 7515 section 2) -> bytes, or nil, err.

@@ -137,7 +137,7 @@ function _M.get(dict, key)
       get_buf = ffi_new("char[?]", buf_size)
       return _M.get(dict, key)
     end
-    return ffi_str(get_buf, n)
+    return (ffi_str(get_buf, n))
   elseif t == T_NUMBER then
     return num_out[0]
   elseif t == T_BOOLEAN then
