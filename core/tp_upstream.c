@@ -764,7 +764,8 @@ static void on_up_timer(struct ev_loop *loop, ev_timer *t, int revents)
     tp_upconn_t *u = tp_container_of(t, tp_upconn_t, timer);
     tp_req_t *r = u->req;
     if (u->timer_kind == 1) {
-        tp_log(TP_LOG_ERR, "connect to %s:%d: timed out", u->pool->host, u->pool->port);
+        tp_log(TP_LOG_ERR, "%s %s:%d: timed out", u->handshaking ? "tls handshake with" : "connect to",
+               u->pool->host, u->pool->port);
         fail(r, 504, "The upstream server is timing out", 1);
     } else {
         tp_log(TP_LOG_ERR, "%s to %s:%d: timed out", u->timer_kind == 2 ? "write" : "read",
