@@ -180,6 +180,21 @@ void tp_ffi_resp_header_op(tp_req_t *r, int op, const char *name, size_t nlen, c
         tp_headers_add(r->pool, &r->resp_headers, name, nlen, value, vlen);
 }
 
+/* The same with a whole number as the value, written here: Lua need not make a string of a
+ * counter that changes every request (rate-limiting's Remaining, for one). */
+void tp_ffi_resp_header_op_int(tp_req_t *r, int op, const char *name, size_t nlen, int64_t value)
+{
+    char digits[24], *p = digits + sizeof(digits);
+    uint64_t v = value < 0 ? (uint64_t)0 - (uint64_t)value : (uint64_t)value;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    if (value < 0)
+        *--p = '-';
+    tp_ffi_resp_header_op(r, op, name, nlen, p, (size_t)(digits + sizeof(digits) - p));
+}
+
 /* The value a response header will have, counting queued operations. */
 const char *tp_ffi_resp_get_header(tp_req_t *r, const char *name, size_t nlen, size_t *vlen)
 {

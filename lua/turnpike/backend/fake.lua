@@ -246,6 +246,7 @@ function _M.new()
   function B.resp_get_header(r, name) return headers_get(r.response.headers, name) end
   function B.resp_get_headers(r) return headers_all(r.response.headers) end
   function B.resp_set_header(r, name, v) headers_set(r.response.headers, name, v) end
+  function B.resp_set_header_int(r, name, n) headers_set(r.response.headers, name, tostring(n)) end
   function B.resp_add_header(r, name, v) headers_add(r.response.headers, name, v) end
   function B.resp_clear_header(r, name) headers_set(r.response.headers, name, nil) end
   function B.resp_get_source(r) return r.response.source or "service" end

@@ -152,6 +152,8 @@ function _M.resp_get_header(r, name)
 end
 function _M.resp_get_headers(r) return headers_all(r, HDR_RESP) end
 function _M.resp_set_header(r, name, value) resp_op(r, OP_SET, name, value) end
+-- a whole number |n| < 1e14 (written in C exactly as tostring would)
+function _M.resp_set_header_int(r, name, n) C.tp_ffi_resp_header_op_int(r, OP_SET, name, #name, n) end
 function _M.resp_add_header(r, name, value) resp_op(r, OP_ADD, name, value) end
 function _M.resp_clear_header(r, name) resp_op(r, OP_CLEAR, name, nil) end
 

@@ -26,6 +26,7 @@ void tp_ffi_req_header_op(tp_req_t *r, int op, const char *name, size_t nlen, co
                           size_t vlen);
 void tp_ffi_resp_header_op(tp_req_t *r, int op, const char *name, size_t nlen, const char *value,
                            size_t vlen);
+void tp_ffi_resp_header_op_int(tp_req_t *r, int op, const char *name, size_t nlen, int64_t value);
 const char *tp_ffi_resp_get_header(tp_req_t *r, const char *name, size_t nlen, size_t *vlen);
 void tp_ffi_req_set_method(tp_req_t *r, const char *m, size_t n);
 void tp_ffi_req_set_path(tp_req_t *r, const char *p, size_t n);

@@ -116,9 +116,17 @@ function _M.new(backend)
     return util.headers_table(backend.resp_get_headers(r))
   end
 
+  local set_int = backend.resp_set_header_int
+
   function response.set_header(name, value)
     check_header(name, value)
     local r = check(backend, RESPONSE_WRITE, "response.set_header")
+    -- a whole number is written by the backend: no Lua string per counter value
+    if set_int and type(value) == "number" and value % 1 == 0 and value > -1e14
+       and value < 1e14 then
+      set_int(r, name, value)
+      return
+    end
     backend.resp_set_header(r, name, header_value(value))
   end
 
