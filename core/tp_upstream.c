@@ -289,7 +289,7 @@ static void queue_head(tp_upconn_t *u, tp_req_t *r)
         add_header_line(b, "Host", 4, r->up_host_header, strlen(r->up_host_header));
     else if (r->preserve_host && host)
         add_header_line(b, "Host", 4, host->value, host->vlen);
-    else if (t->port == 80)
+    else if (t->port == (r->up_tls ? 443 : 80)) /* the scheme's default port goes unsaid */
         add_header_line(b, "Host", 4, t->host, strlen(t->host));
     else
     {
@@ -536,7 +536,7 @@ static void finish_response(tp_upconn_t *u)
 {
     tp_req_t *r = u->req;
     int reusable = http_should_keep_alive(&u->parser) && u->body_finished &&
-                   tp_buf_size(&u->out) == 0;
+                   tp_buf_size(&u->out) == 0 && !(u->tls && tp_tls_want_write(u->tls));
     r->up = NULL;
     r->up_complete = 1;
     if (reusable)

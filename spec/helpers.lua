@@ -13,4 +13,27 @@ function helpers.service(name, port, extra)
   return s
 end
 
+-- sh(cmd) -> combined output, exit code (specs only: io.popen never runs in the gateway)
+function helpers.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"EXIT:$?\"")
+  local out = p:read("*a")
+  p:close()
+  local code = tonumber(out:match("EXIT:(%d+)%s*$"))
+  return (out:gsub("EXIT:%d+%s*$", "")), code
+end
+
+-- read_file(path) -> bytes (raises when missing); write_file(path, bytes)
+function helpers.read_file(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("*a")
+  f:close()
+  return s
+end
+
+function helpers.write_file(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
 return helpers

@@ -217,6 +217,10 @@ static void test_verified_chain(void)
     tp_tls_anchors_t *both = anchors_of(bundle, strlen(bundle));
     TP_CHECK(exchange("UP.test", both, 0, 0, NULL, 0) == 0);
     tp_tls_anchors_release(both);
+    /* a non-CA anchor is trusted as that very server certificate */
+    tp_tls_anchors_t *leaf = anchors_of(UP_CRT, LEN(UP_CRT));
+    TP_CHECK(exchange("up.test", leaf, 0, 0, NULL, 0) == 0);
+    tp_tls_anchors_release(leaf);
     tp_tls_anchors_release(ca);
 }
 

@@ -12,26 +12,7 @@ local helpers = require "spec.helpers"
 local MB = 1024 * 1024
 local SCRIPT = TURNPIKE_HOME .. "/spec/fixtures/tls/upstream.py"
 
-local function sh(cmd)
-  local p = io.popen(cmd .. " 2>&1; echo \"EXIT:$?\"")
-  local out = p:read("*a")
-  p:close()
-  local code = tonumber(out:match("EXIT:(%d+)%s*$"))
-  return (out:gsub("EXIT:%d+%s*$", "")), code
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local sh, read, write = helpers.sh, helpers.read_file, helpers.write_file
 
 -- the byte pattern upstream.py answers GET /bytes/N with
 local function pattern_of(n)
