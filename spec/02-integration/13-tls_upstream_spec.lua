@@ -11,6 +11,7 @@ local helpers = require "spec.helpers"
 
 local MB = 1024 * 1024
 local SCRIPT = TURNPIKE_HOME .. "/spec/fixtures/tls/upstream.py"
+local BIN = os.getenv("TURNPIKE_SPEC_BINARY") or (TURNPIKE_HOME .. "/build/turnpike")
 
 local sh, read, write = helpers.sh, helpers.read_file, helpers.write_file
 
@@ -235,5 +236,28 @@ describe("Core: https upstreams", function()
     assert.is_true(took >= 450 and took < 2500, "took " .. took .. " ms")
     gw:wait_log("tls handshake with 127.0.0.1:" .. stall_port .. ": timed out", 5, true)
     assert.equal(200, get("/get/after-stall").status)
+  end)
+
+  describe("turnpike check", function()
+    local function check(cfg)
+      local path = dir .. "/check.yml"
+      cfg._format_version = "3.0"
+      write(path, helpers.to_yaml(cfg))
+      return sh(BIN .. " check -c " .. path)
+    end
+
+    it("refuses a CA certificate that does not decode", function()
+      local out, code = check { ca_certificates = { { cert = "-----BEGIN CERTIFICATE-----\n"
+        .. "AAECAwQFBgcICQ==\n-----END CERTIFICATE-----\n" } } }
+      assert.equal(1, code)
+      assert.matches("check.yml:%d+: ca_certificates%[1%]: cert: certificate 1: not a valid X.509", out)
+    end)
+
+    it("refuses a service naming a CA certificate the config lacks", function()
+      local out, code = check { services = { { name = "s", url = "https://localhost:9",
+        tls_verify = true, ca_certificates = { "1b8e4e8a-0000-4000-8000-000000000009" } } } }
+      assert.equal(1, code)
+      assert.matches("services%[1%]: ca_certificates%[1%]: unknown CA certificate", out)
+    end)
   end)
 end)
