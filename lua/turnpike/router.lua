@@ -400,7 +400,7 @@ function _M.new(routes)
   for _, e in ipairs(entries) do
     if e.headers then memo_ok = false end
   end
-  if memo_ok then self.memo, self.memo_n = {}, 0 end
+  if memo_ok then self.memo, self.memo_n, self.memo_hits, self.memo_pause = {}, 0, 0, 0 end
   return (setmetatable(self, mt))
 end
 
@@ -452,24 +452,42 @@ function _M:match(method, path, host, get_header, scheme, header_arg)
     -- one remembered answer per path: a hit needs the same method, host and scheme. The trie
     -- walk's loops stay off the common path, which keeps it one compiled trace.
     local m = memo[path]
-    if m and m.method == method and m.host == host and m.scheme == scheme then
-      return m.result or nil
+    if m and m._method == method and m._host == host and m._scheme == scheme then
+      self.memo_hits = self.memo_hits + 1
+      return m.route and m or nil
     end
     return self:match_memo(method, path, host, get_header, scheme, header_arg)
   end
   return find_match(self, method, path, host, get_header, scheme, header_arg)
 end
 
--- At most MEMO_MAX paths are remembered; then the memo starts over, so a client sending
--- endless distinct paths costs a trie walk each, as without the memo.
+-- At most MEMO_MAX paths are remembered; then the memo is emptied in place (its slots kept,
+-- no rehashing). A memo that answered fewer requests than it took in while filling (traffic
+-- with an id in every path) is not worth its inserts: it pauses for MEMO_PAUSE requests,
+-- which then only walk the trie. A match table carries the request it answered (_method,
+-- _host, _scheme); a miss is remembered in a small table of its own.
 local MEMO_MAX = 4096
+local MEMO_PAUSE = 4 * MEMO_MAX
+local ok_clear, table_clear = pcall(require, "table.clear")
+if not ok_clear then table_clear = function(t) for k in pairs(t) do t[k] = nil end end end
 
 function _M:match_memo(method, path, host, get_header, scheme, header_arg)
   local result = find_match(self, method, path, host, get_header, scheme, header_arg)
-  if self.memo_n >= MEMO_MAX then self.memo, self.memo_n = {}, 0 end
+  local pause = self.memo_pause
+  if pause > 0 then
+    self.memo_pause = pause - 1
+    return result
+  end
   local memo = self.memo
+  if self.memo_n >= MEMO_MAX then
+    if self.memo_hits < MEMO_MAX then self.memo_pause = MEMO_PAUSE end
+    table_clear(memo)
+    self.memo_n, self.memo_hits = 0, 0
+  end
   if not memo[path] then self.memo_n = self.memo_n + 1 end
-  memo[path] = { method = method, host = host, scheme = scheme, result = result or false }
+  local m = result or {}
+  m._method, m._host, m._scheme = method, host, scheme
+  memo[path] = m
   return result
 end
 

@@ -321,6 +321,20 @@ describe("router", function()
       assert.equal("b", r:match("GET", "/b", nil, nil, "http").route.name)
     end)
 
+    it("pauses when most paths are new (an id in every path), and comes back", function()
+      local r = assert(router.new({ R("a", { paths = { "/a" } }) }))
+      for i = 1, 4097 do assert.equal("a", r:match("GET", "/a/" .. i, nil, nil, "http").route.name) end
+      assert.is_true(r.memo_pause > 0)
+      for i = 1, r.memo_pause do
+        assert(r:match("GET", "/a/x" .. i, nil, nil, "http").route.name == "a")
+      end
+      assert.equal(0, r.memo_pause)
+      -- repeated paths fill it again and are answered from it
+      for _ = 1, 5000 do r:match("GET", "/a/same", nil, nil, "http") end
+      assert.is_true(r.memo_hits > 4000)
+      assert.equal("a", r:match("GET", "/a/same", nil, nil, "http").route.name)
+    end)
+
     it("is not used when a route has header conditions", function()
       local r = assert(router.new({
         R("hdr", { paths = { "/h" }, headers = { ["x-a"] = { "1" } } }),
