@@ -1,13 +1,14 @@
 /*
  * tp_crypto.c - digests, HMAC, base64 and JWS signature verification over BearSSL,
- * plus the public-key parsers (PEM via br_pem_decoder, DER with the small bounded
- * walker below, JWK components).
+ * plus the public-key parsers (PEM via tp_pem, DER with the small bounded walker below, JWK
+ * components).
  *
  * RSA signatures (PKCS #1 v1.5 and PSS, RFC 8017 sections 9.2 and 9.1.2) are checked here
  * on top of the public-key operation of tp_rsa.c, which is about ten times faster than
  * BearSSL's constant-time one for public exponents (BearSSL 0.6 has no PSS verifier anyway).
  */
 #include "tp_crypto.h"
+#include "tp_pem.h"
 #include "tp_rsa.h"
 #include "tp_util.h"
 
@@ -29,12 +30,8 @@ typedef struct {
     size_t n;
 } der_t;
 
-/* Decoded PEM object collected by the br_pem_decoder callback (bounded). */
-typedef struct {
-    unsigned char buf[4096];
-    size_t len;
-    int overflow;
-} pem_sink_t;
+/* Largest DER public key taken from PEM (RSA-4096 SPKI is ~550 bytes). */
+#define PEM_KEY_MAX 4096
 
 static const unsigned char OID_RSA[] = {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01};
 static const unsigned char OID_EC[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01};
@@ -456,18 +453,6 @@ tp_crypto_key_t *tp_ffi_crypto_key_from_der(const unsigned char *der, size_t len
 
 /* ---- PEM ------------------------------------------------------------------- */
 
-static void on_pem_data(void *ctx, const void *src, size_t len)
-{
-    pem_sink_t *sink = ctx;
-
-    if (sink->overflow || len > sizeof(sink->buf) - sink->len) {
-        sink->overflow = 1;
-        return;
-    }
-    memcpy(sink->buf + sink->len, src, len);
-    sink->len += len;
-}
-
 /* 1 for "PUBLIC KEY", 2 for "RSA PUBLIC KEY", 0 for objects we skip. */
 static int pem_kind(const char *name)
 {
@@ -478,48 +463,31 @@ static int pem_kind(const char *name)
     return 0;
 }
 
+/* The first PUBLIC KEY (SPKI) or RSA PUBLIC KEY (PKCS #1) object of a PEM text. */
 tp_crypto_key_t *tp_ffi_crypto_key_from_pem(const char *pem, size_t len, char *err,
                                             size_t errlen)
 {
-    br_pem_decoder_context pc;
-    pem_sink_t *sink = tp_calloc(1, sizeof(*sink));
+    tp_pem_list_t l;
     tp_crypto_key_t *key = NULL;
-    int kind = 0, tail_sent = 0;
 
-    set_err(err, errlen, "no PUBLIC KEY or RSA PUBLIC KEY object in PEM");
-    br_pem_decoder_init(&pc);
-    for (;;) {
-        if (len == 0) {
-            /* The decoder only closes an END line at a newline; supply one. */
-            if (tail_sent)
-                break;
-            tail_sent = 1;
-            pem = "\n";
-            len = 1;
-        }
-        size_t used = br_pem_decoder_push(&pc, pem, len);
-        pem += used;
-        len -= used;
-        int ev = br_pem_decoder_event(&pc);
-        if (ev == BR_PEM_BEGIN_OBJ) {
-            kind = pem_kind(br_pem_decoder_name(&pc));
-            sink->len = 0;
-            sink->overflow = 0;
-            br_pem_decoder_setdest(&pc, kind ? on_pem_data : NULL, sink);
-        } else if (ev == BR_PEM_END_OBJ && kind) {
-            if (sink->overflow) {
-                set_err(err, errlen, "PEM key too large");
-                break;
-            }
-            der_t d = {sink->buf, sink->len};
-            key = kind == 1 ? parse_spki(d, err, errlen) : parse_pkcs1(d, err, errlen);
-            break;
-        } else if (ev == BR_PEM_ERROR) {
-            set_err(err, errlen, "invalid PEM encoding");
-            break;
-        }
+    if (tp_pem_decode(pem, len, &l) < 0) {
+        set_err(err, errlen, "invalid PEM encoding (or no object in it)");
+        return NULL;
     }
-    free(sink);
+    set_err(err, errlen, "no PUBLIC KEY or RSA PUBLIC KEY object in PEM");
+    for (int i = 0; i < l.n; i++) {
+        int kind = pem_kind(l.objs[i].name);
+        if (!kind)
+            continue;
+        if (l.objs[i].len > PEM_KEY_MAX) {
+            set_err(err, errlen, "PEM key too large");
+            break;
+        }
+        der_t d = {l.objs[i].data, l.objs[i].len};
+        key = kind == 1 ? parse_spki(d, err, errlen) : parse_pkcs1(d, err, errlen);
+        break;
+    }
+    tp_pem_free(&l);
     return key;
 }
 

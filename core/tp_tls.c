@@ -10,6 +10,7 @@
  * only (forward secrecy), renegotiation refused.
  */
 #include "tp_tls.h"
+#include "tp_pem.h"
 #include "tp_tls_int.h"
 #include "tp_util.h"
 
@@ -21,7 +22,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PEM_OBJECT_MAX (256 * 1024) /* no certificate or key is anywhere near this */
 #define SNI_MAX 256
 #define TP_TLS_RSA_MAX_BYTES 512 /* RSA-4096, the largest key BearSSL handles */
 #define TP_TLS_RECORD_MAX 16384  /* the most plaintext one record carries */
@@ -70,90 +70,6 @@ struct server_conn_s {
     tp_tls_store_t *store;
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/* ---- PEM ------------------------------------------------------------------- */
-
-static void on_pem_bytes(void *ctx, const void *src, size_t len)
-{
-    tp_pem_obj_t *o = ctx;
-    if (o->overflow || len > PEM_OBJECT_MAX - o->len) {
-        o->overflow = 1;
-        return;
-    }
-    if (o->len + len > o->cap) {
-        o->cap = (o->len + len) * 2;
-        o->data = tp_realloc(o->data, o->cap);
-    }
-    memcpy(o->data + o->len, src, len);
-    o->len += len;
-}
-
-void tp__pem_free(tp_pem_list_t *l)
-{
-    for (int i = 0; i < l->n; i++)
-        free(l->objs[i].data);
-    free(l->objs);
-    l->objs = NULL;
-    l->n = 0;
-}
-
-int tp__pem_decode(const char *pem, size_t len, tp_pem_list_t *out)
-{
-    br_pem_decoder_context pc;
-    tp_pem_obj_t *cur = NULL;
-    int tail_sent = 0;
-
-    memset(out, 0, sizeof(*out));
-    br_pem_decoder_init(&pc);
-    for (;;) {
-        if (len == 0) {
-            /* the decoder closes an END line only at a newline: supply one */
-            if (tail_sent)
-                break;
-            tail_sent = 1;
-            pem = "\n";
-            len = 1;
-        }
-        size_t used = br_pem_decoder_push(&pc, pem, len);
-        pem += used;
-        len -= used;
-        switch (br_pem_decoder_event(&pc)) {
-        case BR_PEM_BEGIN_OBJ:
-            out->objs = tp_realloc(out->objs, sizeof(tp_pem_obj_t) * (size_t)(out->n + 1));
-            cur = &out->objs[out->n++];
-            memset(cur, 0, sizeof(*cur));
-            snprintf(cur->name, sizeof(cur->name), "%s", br_pem_decoder_name(&pc));
-            br_pem_decoder_setdest(&pc, on_pem_bytes, cur);
-            break;
-        case BR_PEM_END_OBJ:
-            if (cur && cur->overflow)
-                goto fail;
-            cur = NULL;
-            break;
-        case BR_PEM_ERROR:
-            goto fail;
-        default:
-            break;
-        }
-    }
-    if (cur != NULL || out->n == 0)
-        goto fail; /* an object without its END line, or no object at all */
-    return 0;
-fail:
-    tp__pem_free(out);
-    return -1;
-}
-
 /* ---- one certificate/key pair ------------------------------------------------- */
 
 static void keypair_free(keypair_t *kp)
@@ -178,7 +94,7 @@ static int take_chain(tp_pem_list_t *l, keypair_t *kp, char *err, size_t errlen)
         o->data = NULL;
     }
     if (kp->chain_len == 0) {
-        set_err(err, errlen, "cert: no CERTIFICATE object in the PEM text");
+        tp_errf(err, errlen, "cert: no CERTIFICATE object in the PEM text");
         return -1;
     }
     return 0;
@@ -214,7 +130,7 @@ static int take_key(tp_pem_list_t *l, keypair_t *kp, char *err, size_t errlen)
     for (int i = 0; i < l->n; i++) {
         tp_pem_obj_t *o = &l->objs[i];
         if (strcmp(o->name, "ENCRYPTED PRIVATE KEY") == 0) {
-            set_err(err, errlen, "key: encrypted private keys are not supported");
+            tp_errf(err, errlen, "key: encrypted private keys are not supported");
             return -1;
         }
         if (strcmp(o->name, "PRIVATE KEY") != 0 && strcmp(o->name, "RSA PRIVATE KEY") != 0 &&
@@ -228,12 +144,12 @@ static int take_key(tp_pem_list_t *l, keypair_t *kp, char *err, size_t errlen)
             copy_key(dc, kp);
         free(dc);
         if (e != 0) {
-            set_err(err, errlen, "key: not a valid RSA or EC private key (BearSSL error %d)", e);
+            tp_errf(err, errlen, "key: not a valid RSA or EC private key (BearSSL error %d)", e);
             return -1;
         }
         return 0;
     }
-    set_err(err, errlen, "key: no PRIVATE KEY object in the PEM text");
+    tp_errf(err, errlen, "key: no PRIVATE KEY object in the PEM text");
     return -1;
 }
 
@@ -289,14 +205,14 @@ static int keypair_load(keypair_t *kp, const char *cert, size_t cert_len, const 
     tp_pem_list_t certs = {0}, keys = {0};
     br_x509_decoder_context *xc = NULL;
     memset(kp, 0, sizeof(*kp));
-    if (tp__pem_decode(cert, cert_len, &certs) < 0) {
-        set_err(err, errlen, "cert: not valid PEM text");
+    if (tp_pem_decode(cert, cert_len, &certs) < 0) {
+        tp_errf(err, errlen, "cert: not valid PEM text");
         goto fail;
     }
     if (take_chain(&certs, kp, err, errlen) < 0)
         goto fail;
-    if (tp__pem_decode(key, key_len, &keys) < 0) {
-        set_err(err, errlen, "key: not valid PEM text");
+    if (tp_pem_decode(key, key_len, &keys) < 0) {
+        tp_errf(err, errlen, "key: not valid PEM text");
         goto fail;
     }
     if (take_key(&keys, kp, err, errlen) < 0)
@@ -306,22 +222,22 @@ static int keypair_load(keypair_t *kp, const char *cert, size_t cert_len, const 
     br_x509_decoder_push(xc, kp->chain[0].data, kp->chain[0].data_len);
     const br_x509_pkey *pk = br_x509_decoder_get_pkey(xc);
     if (pk == NULL) {
-        set_err(err, errlen, "cert: not a valid X.509 certificate (BearSSL error %d)",
+        tp_errf(err, errlen, "cert: not a valid X.509 certificate (BearSSL error %d)",
                 br_x509_decoder_last_error(xc));
         goto fail;
     }
     if (!key_matches(pk, kp)) {
-        set_err(err, errlen, "key: does not match the certificate's public key");
+        tp_errf(err, errlen, "key: does not match the certificate's public key");
         goto fail;
     }
     free(xc);
-    tp__pem_free(&certs);
-    tp__pem_free(&keys);
+    tp_pem_free(&certs);
+    tp_pem_free(&keys);
     return 0;
 fail:
     free(xc);
-    tp__pem_free(&certs);
-    tp__pem_free(&keys);
+    tp_pem_free(&certs);
+    tp_pem_free(&keys);
     keypair_free(kp);
     return -1;
 }

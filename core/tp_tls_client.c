@@ -11,6 +11,7 @@
  * not match IP addresses; the caller refuses to verify an IP literal).
  */
 #include "tp_tls.h"
+#include "tp_pem.h"
 #include "tp_tls_int.h"
 #include "tp_util.h"
 
@@ -46,17 +47,6 @@ typedef struct {
     } x509;
     tp_tls_anchors_t *anchors; /* one reference, or NULL */
 } client_conn_t;
-
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- trust anchors ------------------------------------------------------------------ */
 
@@ -162,8 +152,8 @@ int tp_tls_anchors_add_pem(tp_tls_anchors_t *a, const char *pem, size_t len, cha
                            size_t errlen)
 {
     tp_pem_list_t l;
-    if (tp__pem_decode(pem, len, &l) < 0) {
-        set_err(err, errlen, "not valid PEM text");
+    if (tp_pem_decode(pem, len, &l) < 0) {
+        tp_errf(err, errlen, "not valid PEM text");
         return -1;
     }
     int first = a->n, added = 0;
@@ -173,17 +163,17 @@ int tp_tls_anchors_add_pem(tp_tls_anchors_t *a, const char *pem, size_t len, cha
             continue;
         int e = anchor_from_der(l.objs[i].data, l.objs[i].len, &a->ta[a->n]);
         if (e != 0) {
-            set_err(err, errlen, "certificate %d: not a valid X.509 certificate (BearSSL error %d)",
+            tp_errf(err, errlen, "certificate %d: not a valid X.509 certificate (BearSSL error %d)",
                     added + 1, e);
             while (a->n > first)
                 free(a->ta[--a->n].dn.data);
-            tp__pem_free(&l);
+            tp_pem_free(&l);
             return -1;
         }
         a->n++;
         added++;
     }
-    tp__pem_free(&l);
+    tp_pem_free(&l);
     /* the key covers every anchor in order: re-digest from the start */
     a->key = 14695981039346656037ULL;
     for (int i = 0; i < a->n; i++) {
@@ -202,7 +192,7 @@ int tp_tls_anchors_add_file(tp_tls_anchors_t *a, const char *path, char *err, si
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
-        set_err(err, errlen, "%s: %s", path, strerror(errno));
+        tp_errf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     char *text = NULL;
@@ -219,13 +209,13 @@ int tp_tls_anchors_add_file(tp_tls_anchors_t *a, const char *path, char *err, si
     fclose(f);
     int rc = -1;
     if (bad)
-        set_err(err, errlen, "%s: read error", path);
+        tp_errf(err, errlen, "%s: read error", path);
     else if (len >= BUNDLE_MAX)
-        set_err(err, errlen, "%s: larger than %d MB", path, BUNDLE_MAX >> 20);
+        tp_errf(err, errlen, "%s: larger than %d MB", path, BUNDLE_MAX >> 20);
     else if ((rc = tp_tls_anchors_add_pem(a, text, len, err, errlen)) < 0) {
         char why[TP_ERR_LEN];
         snprintf(why, sizeof(why), "%s", err ? err : "");
-        set_err(err, errlen, "%s: %s", path, why);
+        tp_errf(err, errlen, "%s: %s", path, why);
     }
     free(text);
     return rc;
@@ -240,7 +230,7 @@ tp_tls_anchors_t *tp_ffi_tls_anchors_new(const char *path, const char *pem, size
         (len > 0 && (added = tp_tls_anchors_add_pem(a, pem, len, err, errlen)) < 0))
         goto fail;
     if (len > 0 && added == 0) {
-        set_err(err, errlen, "no CERTIFICATE object in the PEM text");
+        tp_errf(err, errlen, "no CERTIFICATE object in the PEM text");
         goto fail;
     }
     return a;

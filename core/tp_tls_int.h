@@ -22,23 +22,6 @@ struct tp_tls_conn_s {
     unsigned char obuf[BR_SSL_BUFSIZE_OUTPUT];
 };
 
-/* One object of a PEM text (its decoded bytes). */
-typedef struct {
-    char name[128];
-    unsigned char *data;
-    size_t len, cap;
-    int overflow;
-} tp_pem_obj_t;
-
-typedef struct {
-    tp_pem_obj_t *objs;
-    int n;
-} tp_pem_list_t;
-
-/* Every object of a PEM text, in order. Returns 0, or -1 (not PEM; out is empty). */
-int tp__pem_decode(const char *pem, size_t len, tp_pem_list_t *out);
-void tp__pem_free(tp_pem_list_t *l);
-
 /* Settings both sides use on a fresh engine: TLS 1.2 only, the ECDHE suites, no
  * renegotiation, t's record buffers, and seed entropy from the kernel. */
 void tp__tls_engine_setup(tp_tls_conn_t *t, br_ssl_engine_context *eng);

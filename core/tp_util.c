@@ -3,6 +3,7 @@
  */
 #include "tp_util.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <strings.h>
 #include <time.h>
@@ -77,4 +78,14 @@ int tp_strieq(const char *p, size_t n, const char *lower)
             return 0;
     }
     return lower[n] == '\0';
+}
+
+void tp_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
 }

@@ -34,4 +34,8 @@ uint64_t tp_wall_ms(void);
 /** Case-insensitive compare of a (p, n) string with a NUL-terminated lower-case name. */
 int tp_strieq(const char *p, size_t n, const char *lower);
 
+/* printf into a caller's error buffer (err may be NULL or errlen 0: nothing is written). */
+__attribute__((format(printf, 3, 4))) void tp_errf(char *err, size_t errlen, const char *fmt,
+                                                   ...);
+
 #endif

@@ -36,4 +36,14 @@ function helpers.write_file(path, text)
   f:close()
 end
 
+-- check_config(dir, cfg) -> output, exit code of `turnpike check` on cfg (a Lua table with
+-- the declarative config; _format_version added), written as YAML to dir/check.yml
+function helpers.check_config(dir, cfg)
+  local bin = os.getenv("TURNPIKE_SPEC_BINARY") or (TURNPIKE_HOME .. "/build/turnpike")
+  local path = dir .. "/check.yml"
+  cfg._format_version = "3.0"
+  helpers.write_file(path, helpers.to_yaml(cfg))
+  return helpers.sh(bin .. " check -c " .. path)
+end
+
 return helpers

@@ -7,7 +7,6 @@
 local helpers = require "spec.helpers"
 
 local MB = 1024 * 1024
-local BIN = os.getenv("TURNPIKE_SPEC_BINARY") or (TURNPIKE_HOME .. "/build/turnpike")
 
 local sh, read, write = helpers.sh, helpers.read_file, helpers.write_file
 
@@ -181,12 +180,7 @@ describe("Core: TLS termination", function()
   end)
 
   describe("turnpike check", function()
-    local function check(cfg)
-      local path = dir .. "/check.yml"
-      cfg._format_version = "3.0"
-      write(path, helpers.to_yaml(cfg))
-      return sh(BIN .. " check -c " .. path)
-    end
+    local function check(cfg) return helpers.check_config(dir, cfg) end
 
     it("refuses an ssl listener without certificates", function()
       local cfg = config(nil)

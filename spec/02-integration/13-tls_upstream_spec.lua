@@ -11,7 +11,6 @@ local helpers = require "spec.helpers"
 
 local MB = 1024 * 1024
 local SCRIPT = TURNPIKE_HOME .. "/spec/fixtures/tls/upstream.py"
-local BIN = os.getenv("TURNPIKE_SPEC_BINARY") or (TURNPIKE_HOME .. "/build/turnpike")
 
 local sh, read, write = helpers.sh, helpers.read_file, helpers.write_file
 
@@ -239,12 +238,7 @@ describe("Core: https upstreams", function()
   end)
 
   describe("turnpike check", function()
-    local function check(cfg)
-      local path = dir .. "/check.yml"
-      cfg._format_version = "3.0"
-      write(path, helpers.to_yaml(cfg))
-      return sh(BIN .. " check -c " .. path)
-    end
+    local function check(cfg) return helpers.check_config(dir, cfg) end
 
     it("refuses a CA certificate that does not decode", function()
       local out, code = check { ca_certificates = { { cert = "-----BEGIN CERTIFICATE-----\n"
