@@ -137,6 +137,19 @@ function _M.new(gen)
   return self
 end
 
+-- only_schemes(protocols) -> nil when a plugin runs for http and https requests alike (the
+-- default), else the set of the two it runs for: Kong's plugin `protocols` ("the request
+-- protocols that will trigger this plugin")
+local function only_schemes(protocols)
+  if type(protocols) ~= "table" then return nil end
+  local set = {}
+  for _, p in ipairs(protocols) do
+    if p == "http" or p == "https" then set[p] = true end
+  end
+  if set.http and set.https then return nil end
+  return set
+end
+
 -- collect(route, service, consumer) -> { {name, handler, conf, rank, plugin} ... } in
 -- execution order, one entry per plugin name, chosen by Kong's precedence:
 -- route+service+consumer > route+consumer > service+consumer > route+service > consumer >
@@ -167,7 +180,7 @@ function _M:collect(route, service, consumer)
       local p = k and by[k]
       if p then
         list[#list + 1] = { name = o.name, handler = o.handler, conf = p.config or {},
-                            rank = o.rank, plugin = p }
+                            rank = o.rank, plugin = p, only = only_schemes(p.protocols) }
         break
       end
     end
@@ -189,6 +202,8 @@ end
 
 -- call(r, ctx, entry, phase, ...) -> true | false (the error is logged here)
 local function call(self, ctx, entry, phase, ...)
+  local only = entry.only
+  if only and not only[ctx.scheme] then return true end -- not for this request's protocol
   local h = entry.handler
   local data = ctx.plugin_data
   ctx.phase = phase
@@ -246,6 +261,8 @@ end
 function _M:process(r, ctx)
   local backend = self.backend
   ctx.plugins = self.globals
+  local scheme = backend.get_scheme(r)
+  ctx.scheme = scheme
 
   -- Kong runs rewrite before routing, so only global plugins take part.
   if self.phases.rewrite then
@@ -258,7 +275,6 @@ function _M:process(r, ctx)
   end
 
   ctx.phase = "access"
-  local scheme = backend.get_scheme(r)
   local match = self.router:match(backend.get_method(r), backend.get_path(r),
                                   backend.get_host(r), backend.get_header, scheme, r)
   if not match then

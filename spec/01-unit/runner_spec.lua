@@ -148,6 +148,22 @@ describe("runner", function()
       assert.is_nil(res.ctx.plugin) -- pointed at nothing between phases
     end)
 
+    it("runs a plugin only for the request protocols it lists (Kong's protocols field)", function()
+      local rn = new_runner({
+        { name = "tls", config = { tag = "tls" }, protocols = { "https" } },
+        { name = "plain", config = { tag = "plain" }, protocols = { "http", "grpc" } },
+        { name = "both", config = { tag = "both" }, protocols = { "grpc", "grpcs", "http", "https" } },
+      }, { tls = recorder("tls", 30), plain = recorder("plain", 20), both = recorder("both", 10) })
+      local plain = trace(tp.execute(rn, { path = "/" }))
+      assert.same({ "plain:rewrite:plain", "both:rewrite:both", "plain:access:plain",
+                    "both:access:both", "plain:header_filter:plain", "both:header_filter:both",
+                    "plain:log:plain", "both:log:both" }, plain)
+      local tls = trace(tp.execute(rn, { path = "/", scheme = "https" }))
+      assert.same({ "tls:rewrite:tls", "both:rewrite:both", "tls:access:tls", "both:access:both",
+                    "tls:header_filter:tls", "both:header_filter:both", "tls:log:tls",
+                    "both:log:both" }, tls)
+    end)
+
     it("knows which phases are implemented", function()
       local rn = new_runner({ { name = "g", config = {} } }, { g = recorder("g", 1) })
       assert.is_true(rn:has_phase("access"))

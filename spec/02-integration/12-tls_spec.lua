@@ -37,7 +37,9 @@ describe("Core: TLS termination", function()
                    client_header_timeout_ms = 1000, client_max_body_size = 0 },
       services = {
         { name = "echo", url = "http://127.0.0.1:" .. up.port, routes = {
-          { name = "all", paths = { "/echo" } },
+          { name = "all", paths = { "/echo" }, plugins = {
+            { name = "response-transformer", protocols = { "https" },
+              config = { add = { headers = { "X-Over-TLS:yes" } } } } } },
           { name = "secure", paths = { "/secure" }, protocols = { "https" } },
           { name = "moved", paths = { "/moved" }, protocols = { "https" },
             https_redirect_status_code = 301 },
@@ -162,6 +164,14 @@ describe("Core: TLS termination", function()
     assert.equal("https://a.test/moved/x?a=1", res.headers["location"])
     local out = curl("a.test", "/secure/x", "-o /dev/null -w '%{http_code}'")
     assert.equal("200", out)
+  end)
+
+  it("runs a plugin listing only https for TLS requests, not for plain ones", function()
+    local res = assert(helpers.http(plain_port, { path = "/echo/p" }))
+    assert.equal(200, res.status)
+    assert.is_nil(res.headers["x-over-tls"])
+    local out = curl("a.test", "/echo/p", "-D - -o /dev/null")
+    assert.matches("\nx%-over%-tls: yes", out:lower())
   end)
 
   it("serves a swapped certificate to new connections after a reload", function()
