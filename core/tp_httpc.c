@@ -1,9 +1,12 @@
 /*
  * tp_httpc.c - owns outbound HTTP/1.1 calls made by plugins: URL parsing, the
- * request bytes, a non-blocking TCP connection, the response parsed with
- * http-parser in response mode (Content-Length, chunked or read-until-close),
- * one timer bounding the whole exchange, the keep-alive pool per host:port and
- * a small DNS cache. The FFI wrappers at the end tie a call to a request.
+ * request bytes, a non-blocking TCP connection (with a TLS client engine for
+ * https: tp_tls_client's, driven by tp_tls.c's record pump), the response
+ * parsed with http-parser in response mode (Content-Length, chunked or
+ * read-until-close), one timer bounding the connect phase and then the whole
+ * exchange, the keep-alive pool (per host, port, TLS, server name and trust
+ * anchors) and a small DNS cache. The FFI wrappers at the end tie a call to a
+ * request.
  */
 #include "tp_httpc.h"
 #include "tp_bridge.h"
@@ -37,6 +40,12 @@ typedef struct conn_s {
     ev_timer idle_timer;
     char host[256];
     int port;
+    /* https: the engine, and what the pool keys on besides host:port. An
+     * unverified connection (akey 0, verify 0) never serves a verifying call. */
+    tp_tls_conn_t *tls;
+    int verify;
+    uint64_t akey;
+    char sni[256];
     struct conn_s *prev, *next; /* idle list */
     tp_httpc_call_t *call;      /* owner while in use */
 } conn_t;
@@ -53,6 +62,12 @@ struct tp_httpc_call_s {
     char host[256];
     int port;
     int idempotent, is_head, keepalive;
+    int is_tls, verify, handshaking;
+    tp_tls_anchors_t *anchors; /* one reference while verifying, for new connections */
+    char sni[256];             /* "" = none (an IP literal) */
+    uint64_t deadline_ms;      /* end of the whole exchange */
+    uint64_t akey_want;        /* the anchors' content key (0 when not verifying) */
+    int connecting;            /* the timer bounds the connect phase (connect_timeout_ms) */
     tp_buf_t out; /* the whole request, kept for one retry on a stale connection */
     size_t sent;
     ev_timer timer;
@@ -156,7 +171,28 @@ static void conn_close(conn_t *k)
     ev_timer_stop(k->loop, &k->idle_timer);
     if (k->fd >= 0)
         close(k->fd);
+    tp_tls_conn_free(k->tls);
     free(k);
+}
+
+/* Can k serve c? Same loop, host and port, and for TLS the same server name and
+ * trust anchors (a verifying call never gets an unverified connection). */
+static int conn_fits(const conn_t *k, const tp_httpc_call_t *c)
+{
+    if (k->loop != c->loop || k->port != c->port || strcmp(k->host, c->host) != 0)
+        return 0;
+    if ((k->tls != NULL) != c->is_tls)
+        return 0;
+    return k->tls == NULL || (k->verify == c->verify && k->akey == c->akey_want &&
+                              strcmp(k->sni, c->sni) == 0);
+}
+
+/* Same pool as k (for the per-pool idle limit). */
+static int conn_same_pool(const conn_t *a, const conn_t *b)
+{
+    return a->loop == b->loop && a->port == b->port && strcmp(a->host, b->host) == 0 &&
+           (a->tls != NULL) == (b->tls != NULL) && a->verify == b->verify &&
+           a->akey == b->akey && strcmp(a->sni, b->sni) == 0;
 }
 
 static void idle_unlink(conn_t *k)
@@ -190,8 +226,7 @@ static void idle_put(conn_t *k)
 {
     int same = 0;
     for (conn_t *i = idle_head; i; i = i->next)
-        if (i->loop == k->loop && i->port == k->port && strcmp(i->host, k->host) == 0)
-            same++;
+        same += conn_same_pool(i, k);
     if (same >= MAX_IDLE_PER_HOST) {
         conn_close(k);
         return;
@@ -210,13 +245,13 @@ static void idle_put(conn_t *k)
     idle_head = k;
 }
 
-static conn_t *idle_take(struct ev_loop *loop, const char *host, int port)
+static conn_t *idle_take(tp_httpc_call_t *c)
 {
     for (conn_t *k = idle_head; k; k = k->next) {
-        if (k->loop == loop && k->port == port && strcmp(k->host, host) == 0) {
+        if (conn_fits(k, c)) {
             idle_unlink(k);
-            ev_io_stop(loop, &k->rio);
-            ev_timer_stop(loop, &k->idle_timer);
+            ev_io_stop(c->loop, &k->rio);
+            ev_timer_stop(c->loop, &k->idle_timer);
             return k;
         }
     }
@@ -273,16 +308,29 @@ static int conn_open(tp_httpc_call_t *c, conn_t **out, char *err, size_t errlen)
     snprintf(k->host, sizeof(k->host), "%s", c->host);
     k->port = c->port;
     ev_init(&k->idle_timer, on_idle_timeout);
+    if (c->is_tls) {
+        k->tls = tp_tls_client_new(c->sni[0] ? c->sni : NULL, c->verify ? c->anchors : NULL);
+        if (k->tls == NULL) {
+            snprintf(err, errlen, "tls to %s:%d: the engine would not start", c->host, c->port);
+            conn_close(k);
+            return -EPROTO;
+        }
+        k->verify = c->verify;
+        k->akey = c->akey_want;
+        snprintf(k->sni, sizeof(k->sni), "%s", c->sni);
+    }
     *out = k;
     return 0;
 }
 
-/* Attach k to c and start sending the request from its first byte. */
+/* Attach k to c and start sending the request from its first byte (a new TLS
+ * connection first connects, then shakes hands: on_conn_write drives both). */
 static void conn_attach(tp_httpc_call_t *c, conn_t *k)
 {
     c->conn = k;
     k->call = c;
     c->sent = 0;
+    c->handshaking = k->tls != NULL && !c->reused;
     ev_io_init(&k->wio, on_conn_write, k->fd, EV_WRITE);
     ev_io_init(&k->rio, on_conn_read, k->fd, EV_READ);
     ev_io_start(c->loop, &k->wio);
@@ -333,7 +381,7 @@ static void build_request(tp_httpc_call_t *c, const tp_httpc_opts_t *o, const ch
     if (!has_host) {
         int v6 = strchr(c->host, ':') != NULL;
         tp_buf_appendf(&c->out, "Host: %s%s%s", v6 ? "[" : "", c->host, v6 ? "]" : "");
-        if (c->port != 80)
+        if (c->port != (c->is_tls ? 443 : 80))
             tp_buf_appendf(&c->out, ":%d", c->port);
         tp_buf_append(&c->out, "\r\n", 2);
     }
@@ -364,11 +412,8 @@ static int parse_url(tp_httpc_call_t *c, const tp_httpc_opts_t *o, const char **
     }
     const char *schema = o->url + u.field_data[UF_SCHEMA].off;
     size_t slen = u.field_data[UF_SCHEMA].len;
-    if (tp_strieq(schema, slen, "https")) {
-        snprintf(err, errlen, "https is not supported yet");
-        return -1;
-    }
-    if (!tp_strieq(schema, slen, "http")) {
+    c->is_tls = tp_strieq(schema, slen, "https");
+    if (!c->is_tls && !tp_strieq(schema, slen, "http")) {
         snprintf(err, errlen, "unsupported scheme: %.*s", (int)slen, schema);
         return -1;
     }
@@ -379,7 +424,7 @@ static int parse_url(tp_httpc_call_t *c, const tp_httpc_opts_t *o, const char **
     }
     memcpy(c->host, o->url + u.field_data[UF_HOST].off, hlen);
     c->host[hlen] = '\0';
-    c->port = (u.field_set & (1 << UF_PORT)) ? u.port : 80;
+    c->port = (u.field_set & (1 << UF_PORT)) ? u.port : c->is_tls ? 443 : 80;
     if (u.field_set & (1 << UF_PATH)) {
         *target = o->url + u.field_data[UF_PATH].off;
         *tlen = o->url_len - u.field_data[UF_PATH].off;
@@ -494,7 +539,9 @@ static void finish(tp_httpc_call_t *c, const char *errstr)
     ev_timer_stop(c->loop, &c->timer);
     c->conn = NULL;
     if (k != NULL) {
-        int reuse = errstr == NULL && c->keepalive && http_should_keep_alive(&c->parser);
+        /* a TLS connection with records still unsent is not in a state to reuse */
+        int reuse = errstr == NULL && c->keepalive && http_should_keep_alive(&c->parser) &&
+                    !(k->tls && tp_tls_want_write(k->tls));
         if (reuse)
             idle_put(k);
         else
@@ -537,13 +584,106 @@ static void fail_io(tp_httpc_call_t *c, const char *what, int err)
     finish(c, c->err);
 }
 
+/* The connect phase (TCP, then the TLS handshake) is over: the timer now bounds
+ * what is left of the whole exchange. */
+static void connected(tp_httpc_call_t *c)
+{
+    if (!c->connecting)
+        return;
+    c->connecting = 0;
+    uint64_t now = tp_now_ms();
+    double left = c->deadline_ms > now ? (double)(c->deadline_ms - now) / 1000.0 : 0.001;
+    ev_timer_stop(c->loop, &c->timer);
+    ev_timer_set(&c->timer, left, 0.0);
+    ev_timer_start(c->loop, &c->timer);
+}
+
 static void on_timeout(struct ev_loop *loop, ev_timer *t, int revents)
 {
     tp_httpc_call_t *c = tp_container_of(t, tp_httpc_call_t, timer);
-    finish(c, "timeout");
+    if (c->handshaking)
+        snprintf(c->err, sizeof(c->err), "tls handshake with %s:%d: timeout", c->host, c->port);
+    else if (c->connecting)
+        snprintf(c->err, sizeof(c->err), "connect to %s:%d: timeout", c->host, c->port);
+    else
+        snprintf(c->err, sizeof(c->err), "timeout");
+    finish(c, c->err);
 }
 
 /* ---- socket I/O --------------------------------------------------------------- */
+
+/* The TLS handshake, as far as the socket allows (it runs under the connect
+ * timer). Returns 1 when it is done and the request may be written, 0 to wait;
+ * a failure ends the call. */
+static int tls_step(tp_httpc_call_t *c)
+{
+    conn_t *k = c->conn;
+    int rc = tp_tls_handshake(k->tls, k->fd);
+    if (rc == 0) {
+        c->handshaking = 0;
+        connected(c);
+        ev_io_start(c->loop, &k->wio);
+        return 1;
+    }
+    if (rc > 0) {
+        if (tp_tls_want_write(k->tls))
+            ev_io_start(c->loop, &k->wio);
+        else
+            ev_io_stop(c->loop, &k->wio);
+        ev_io_start(c->loop, &k->rio);
+        return 0;
+    }
+    int e = tp_tls_last_error(k->tls);
+    if (e == 0)
+        snprintf(c->err, sizeof(c->err), "tls handshake with %s:%d: closed by the server",
+                 c->host, c->port);
+    else
+        snprintf(c->err, sizeof(c->err), "tls handshake with %s:%d: bearssl error %d %s",
+                 c->host, c->port, e, tp_tls_error_name(e));
+    finish(c, c->err);
+    return 0;
+}
+
+/* send(2), or into the TLS engine (which sends what the socket takes) */
+static ssize_t conn_send(conn_t *k, const char *p, size_t n)
+{
+    if (k->tls)
+        return tp_tls_send(k->tls, k->fd, p, n);
+    return send(k->fd, p, n, MSG_NOSIGNAL);
+}
+
+/* The request's bytes, then (TLS) the engine's last records. Returns 1 when all
+ * left, 0 to wait for the socket, -1 when the call failed. */
+static int write_request(tp_httpc_call_t *c)
+{
+    conn_t *k = c->conn;
+    while (c->sent < tp_buf_size(&c->out)) {
+        ssize_t n = conn_send(k, tp_buf_data(&c->out) + c->sent, tp_buf_size(&c->out) - c->sent);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* an engine that takes nothing and has nothing to send waits for the peer */
+            if (k->tls && !tp_tls_want_write(k->tls))
+                ev_io_start(c->loop, &k->rio);
+            return 0;
+        }
+        if (n < 0) {
+            fail_io(c, "send to", errno);
+            return -1;
+        }
+        c->sent += (size_t)n;
+    }
+    if (k->tls) {
+        int rc = tp_tls_flush(k->tls, k->fd);
+        if (rc > 0)
+            return 0;
+        if (rc < 0) {
+            fail_io(c, "send to", EPIPE);
+            return -1;
+        }
+    }
+    return 1;
+}
 
 static void on_conn_write(struct ev_loop *loop, ev_io *io, int revents)
 {
@@ -558,21 +698,30 @@ static void on_conn_write(struct ev_loop *loop, ev_io *io, int revents)
             return;
         }
     }
-    while (c->sent < tp_buf_size(&c->out)) {
-        ssize_t n = send(k->fd, tp_buf_data(&c->out) + c->sent, tp_buf_size(&c->out) - c->sent,
-                         MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return;
-        if (n < 0) {
-            fail_io(c, "send to", errno);
-            return;
-        }
-        c->sent += (size_t)n;
+    if (c->handshaking) {
+        tls_step(c);
+        return;
     }
+    connected(c);
+    if (write_request(c) != 1)
+        return;
     ev_io_stop(loop, &k->wio);
     ev_io_start(loop, &k->rio);
+}
+
+/* recv(2), or the plaintext of the TLS records that arrived (-1 with errno
+ * EPROTO when a record fails; c->err says why) */
+static ssize_t conn_recv(tp_httpc_call_t *c, conn_t *k, char *buf, size_t len)
+{
+    if (k->tls == NULL)
+        return recv(k->fd, buf, len, 0);
+    ssize_t n = tp_tls_recv(k->tls, k->fd, buf, len);
+    if (n < 0 && errno == EAGAIN && tp_tls_want_write(k->tls))
+        ev_io_start(c->loop, &k->wio); /* an alert (or the rest of the request) waits */
+    if (n < 0 && errno == EPROTO)
+        snprintf(c->err, sizeof(c->err), "tls from %s:%d: bearssl error %d %s", c->host,
+                 c->port, tp_tls_last_error(k->tls), tp_tls_error_name(tp_tls_last_error(k->tls)));
+    return n;
 }
 
 /* Feed bytes (n == 0: the server closed) to the parser; 1 when the call ended. */
@@ -607,12 +756,20 @@ static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
     conn_t *k = tp_container_of(io, conn_t, rio);
     tp_httpc_call_t *c = k->call;
     char buf[READ_CHUNK];
+    if (c->handshaking) {
+        tls_step(c); /* when done, the write watcher sends the request */
+        return;
+    }
     for (;;) {
-        ssize_t n = recv(k->fd, buf, sizeof(buf), 0);
+        ssize_t n = conn_recv(c, k, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
+        if (n < 0 && errno == EPROTO) {
+            finish(c, c->err);
+            return;
+        }
         if (n < 0) {
             fail_io(c, "recv from", errno);
             return;
@@ -636,6 +793,29 @@ static int idempotent(const char *m)
     return 0;
 }
 
+/* The https side of a call: the SNI name (o->server_name or the url's host;
+ * never an IP literal, RFC 6066 3) and what verifying trusts. 0, or -1 with err. */
+static int tls_settings(tp_httpc_call_t *c, const tp_httpc_opts_t *o, char *err, size_t errlen)
+{
+    const char *name = o->server_name && o->server_name[0] ? o->server_name : c->host;
+    if (!tp_tls_sni_name(name, strlen(name), c->sni, sizeof(c->sni)))
+        c->sni[0] = '\0';
+    c->verify = o->tls_verify != 0;
+    if (!c->verify)
+        return 0;
+    if (c->sni[0] == '\0') {
+        snprintf(err, errlen,
+                 "tls to %s:%d: ssl_verify needs a host name, not an IP address (BearSSL "
+                 "matches DNS names only; set ssl_server_name, or ssl_verify = false)",
+                 c->host, c->port);
+        return -1;
+    }
+    /* no anchors at all: an empty set, so every verification fails (never an open door) */
+    c->anchors = o->anchors ? tp_tls_anchors_hold(o->anchors) : tp_tls_anchors_new();
+    c->akey_want = tp_tls_anchors_key(c->anchors);
+    return 0;
+}
+
 tp_httpc_call_t *tp_httpc_start(struct ev_loop *loop, const tp_httpc_opts_t *o, tp_httpc_cb cb,
                                 void *arg, char *err, size_t errlen)
 {
@@ -650,16 +830,22 @@ tp_httpc_call_t *tp_httpc_start(struct ev_loop *loop, const tp_httpc_opts_t *o, 
     c->idempotent = idempotent(o->method);
     if (parse_url(c, o, &target, &tlen, err, errlen) < 0)
         goto fail;
+    if (c->is_tls && tls_settings(c, o, err, errlen) < 0)
+        goto fail;
     build_request(c, o, target, tlen);
     response_reset(c);
 
-    conn_t *k = idle_take(loop, c->host, c->port);
+    conn_t *k = idle_take(c);
     if (k != NULL) {
         c->reused = 1;
     } else if (conn_open(c, &k, err, errlen) < 0) {
         goto fail;
     }
     int ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
+    c->deadline_ms = tp_now_ms() + (uint64_t)ms;
+    c->connecting = !c->reused;
+    if (c->connecting && o->connect_timeout_ms > 0 && o->connect_timeout_ms < ms)
+        ms = o->connect_timeout_ms;
     ev_timer_init(&c->timer, on_timeout, ms / 1000.0, 0.0);
     ev_timer_start(loop, &c->timer);
     conn_attach(c, k);
@@ -677,6 +863,7 @@ void tp_httpc_free(tp_httpc_call_t *c)
     ev_timer_stop(c->loop, &c->timer);
     if (c->conn != NULL)
         conn_close(c->conn);
+    tp_tls_anchors_release(c->anchors);
     tp_buf_free(&c->out);
     tp_buf_free(&c->hbuf);
     tp_buf_free(&c->body);
@@ -756,6 +943,17 @@ int tp_ffi_http_request(tp_req_t *r, const char *method, const char *url, size_t
                         size_t body_len, int timeout_ms, int keepalive, tp_httpc_handle_t **out,
                         char *err, size_t errlen)
 {
+    return tp_ffi_http_request_tls(r, method, url, url_len, headers, headers_len, body, body_len,
+                                   timeout_ms, 0, keepalive, 0, NULL, NULL, out, err, errlen);
+}
+
+int tp_ffi_http_request_tls(tp_req_t *r, const char *method, const char *url, size_t url_len,
+                            const char *headers, size_t headers_len, const char *body,
+                            size_t body_len, int timeout_ms, int connect_timeout_ms,
+                            int keepalive, int tls_verify, tp_tls_anchors_t *anchors,
+                            const char *server_name, tp_httpc_handle_t **out, char *err,
+                            size_t errlen)
+{
     tp_httpc_handle_t *h = tp_pool_alloc(r->pool, sizeof(*h));
     memset(h, 0, sizeof(*h));
     h->r = r;
@@ -769,6 +967,10 @@ int tp_ffi_http_request(tp_req_t *r, const char *method, const char *url, size_t
         .body_len = body_len,
         .timeout_ms = timeout_ms,
         .keepalive = keepalive,
+        .connect_timeout_ms = connect_timeout_ms,
+        .tls_verify = tls_verify,
+        .anchors = anchors,
+        .server_name = server_name,
     };
     h->call = tp_httpc_start(r->w->loop, &o, on_ffi_done, h, err, errlen);
     if (h->call == NULL)

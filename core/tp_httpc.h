@@ -1,8 +1,9 @@
 /*
  * tp_httpc.h - the outbound HTTP/1.1 client plugins use (turnpike.http): one
  * request/response exchange at a time per call, on the caller's libev loop,
- * over a per-process keep-alive pool keyed by host:port (a worker process runs
- * one loop) and a small DNS cache. Plain http only; redirects are not followed.
+ * over a per-process keep-alive pool (a worker process runs one loop) and a
+ * small DNS cache. http and https (TLS 1.2 through tp_tls_client, verified
+ * against a trust-anchor set by default); redirects are not followed.
  *
  * Two layers: tp_httpc_* is a callback API (used by the C tests), and the
  * tp_ffi_http_* functions wrap it for a request's Lua coroutine (declared in
@@ -13,6 +14,7 @@
 #define TP_HTTPC_H
 
 #include "tp_req.h"
+#include "tp_tls.h"
 
 #include <ev.h>
 #include <stddef.h>
@@ -26,7 +28,7 @@ typedef void (*tp_httpc_cb)(tp_httpc_call_t *c, const char *errstr, void *arg);
 
 typedef struct {
     const char *method; /* NUL-terminated, e.g. "GET" */
-    const char *url;    /* http://host[:port]/path?query */
+    const char *url;    /* http[s]://host[:port]/path?query */
     size_t url_len;
     const char *headers; /* "Name: value\r\n" lines, may be NULL; Content-Length,
                             Transfer-Encoding and Connection lines are replaced */
@@ -35,12 +37,22 @@ typedef struct {
     size_t body_len;
     int timeout_ms; /* for the whole exchange; <= 0 means 60 s */
     int keepalive;  /* pool the connection afterwards when the server allows it */
+    int connect_timeout_ms; /* connect plus TLS handshake; <= 0: timeout_ms alone bounds them */
+    /* https only. tls_verify: the chain must lead to one of `anchors` (NULL: trust
+     * nothing, so every handshake fails) and name the server; the call holds its own
+     * reference. server_name: sent as SNI and verified (NULL or "": the url's host);
+     * an IP literal is never sent, and with tls_verify it is refused (BearSSL matches
+     * DNS names only). Pooled connections are kept apart by TLS, name and anchors. */
+    int tls_verify;
+    tp_tls_anchors_t *anchors;
+    const char *server_name;
 } tp_httpc_opts_t;
 
 /** Start a request on loop. Returns the call (cb runs later, never from inside
  *  this function), or NULL with a reason in err when the request cannot start
- *  (bad url, https, unresolvable host, connect refused at once). Everything in
- *  o is copied. */
+ *  (bad url, unresolvable host, connect refused at once, tls_verify for an IP
+ *  address). Everything in o is copied. A TLS handshake failure completes the
+ *  call with "tls handshake with HOST:PORT: bearssl error N NAME". */
 tp_httpc_call_t *tp_httpc_start(struct ev_loop *loop, const tp_httpc_opts_t *o, tp_httpc_cb cb,
                                 void *arg, char *err, size_t errlen);
 
@@ -72,6 +84,14 @@ int tp_ffi_http_request(tp_req_t *r, const char *method, const char *url, size_t
                         const char *headers, size_t headers_len, const char *body,
                         size_t body_len, int timeout_ms, int keepalive, tp_httpc_handle_t **out,
                         char *err, size_t errlen);
+/** As tp_ffi_http_request with the connect timeout and the https settings of
+ *  tp_httpc_opts_t (server_name may be NULL). */
+int tp_ffi_http_request_tls(tp_req_t *r, const char *method, const char *url, size_t url_len,
+                            const char *headers, size_t headers_len, const char *body,
+                            size_t body_len, int timeout_ms, int connect_timeout_ms,
+                            int keepalive, int tls_verify, tp_tls_anchors_t *anchors,
+                            const char *server_name, tp_httpc_handle_t **out, char *err,
+                            size_t errlen);
 /** After the resume: the status (> 0), or -1 with err filled. */
 int tp_ffi_http_status(tp_httpc_handle_t *h, char *err, size_t errlen);
 int tp_ffi_http_header_count(tp_httpc_handle_t *h);

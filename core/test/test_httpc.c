@@ -3,16 +3,23 @@
  * loop: Content-Length, chunked and read-until-close bodies, request bytes,
  * keep-alive reuse and Connection: close, the stale-connection retry, timeouts,
  * refused connections, https/bad urls, and the FFI handle (completion and
- * cancellation when the request's pool is freed).
+ * cancellation when the request's pool is freed). https runs against the same
+ * server behind tp_tls's server engine: verification against the right and a
+ * wrong CA, the server name, pools kept apart by verification, and a handshake
+ * bounded by connect_timeout_ms.
  */
 #include "tp_httpc.h"
 #include "tp_pool.h"
 #include "tp_req.h"
 #include "tp_test.h"
+#include "tp_test_certs.h"
+#include "tp_tls.h"
 #include "tp_util.h"
 #include "tp_worker.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <lauxlib.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -27,11 +34,15 @@ typedef struct {
     ev_io io;
     int fd;
     tp_buf_t in;
+    tp_tls_conn_t *tls; /* peers accepted on the TLS listener */
 } peer_t;
 
 static struct ev_loop *loop;
 static int srv_fd, srv_port, accepts;
 static ev_io srv_io;
+static int tls_fd, tls_port; /* the same server behind TLS (up.test, signed by TEST_CA) */
+static ev_io tls_io;
+static tp_tls_store_t *tls_store;
 static peer_t *peers[MAX_PEERS];
 static char last_request[4096];
 
@@ -41,6 +52,7 @@ static void peer_close(peer_t *p)
         if (peers[i] == p)
             peers[i] = NULL;
     ev_io_stop(loop, &p->io);
+    tp_tls_conn_free(p->tls);
     close(p->fd);
     tp_buf_free(&p->in);
     free(p);
@@ -48,8 +60,19 @@ static void peer_close(peer_t *p)
 
 static void reply(peer_t *p, const char *s, int close_after)
 {
-    ssize_t n = send(p->fd, s, strlen(s), MSG_NOSIGNAL);
-    (void)n;
+    if (p->tls) {
+        /* loopback takes these few bytes at once */
+        for (size_t off = 0, len = strlen(s); off < len;) {
+            ssize_t n = tp_tls_send(p->tls, p->fd, s + off, len - off);
+            if (n <= 0)
+                break;
+            off += (size_t)n;
+        }
+        tp_tls_flush(p->tls, p->fd);
+    } else {
+        ssize_t n = send(p->fd, s, strlen(s), MSG_NOSIGNAL);
+        (void)n;
+    }
     if (close_after)
         peer_close(p);
 }
@@ -83,8 +106,10 @@ static void dispatch(peer_t *p, const char *req, size_t len)
 static void on_peer_read(struct ev_loop *l, ev_io *io, int revents)
 {
     peer_t *p = tp_container_of(io, peer_t, io);
-    char *w = tp_buf_reserve(&p->in, 4097);
-    ssize_t n = recv(p->fd, w, 4096, 0);
+    char *w = tp_buf_reserve(&p->in, 16385);
+    ssize_t n = p->tls ? tp_tls_recv(p->tls, p->fd, w, 16384) : recv(p->fd, w, 4096, 0);
+    if (n < 0 && errno == EAGAIN)
+        return; /* the handshake goes on */
     if (n <= 0) {
         peer_close(p);
         return;
@@ -108,12 +133,16 @@ static void on_peer_read(struct ev_loop *l, ev_io *io, int revents)
 
 static void on_accept(struct ev_loop *l, ev_io *io, int revents)
 {
-    int fd = accept(srv_fd, NULL, NULL);
+    int fd = accept(io->fd, NULL, NULL);
     if (fd < 0)
         return;
     accepts++;
     peer_t *p = tp_calloc(1, sizeof(*p));
     p->fd = fd;
+    if (io == &tls_io) {
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+        p->tls = tp_tls_conn_new(tls_store);
+    }
     for (int i = 0; i < MAX_PEERS; i++) {
         if (peers[i] == NULL) {
             peers[i] = p;
@@ -169,7 +198,7 @@ static tp_httpc_call_t *run(const char *method, const char *path, const char *he
     char url[256];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", srv_port, path);
     tp_httpc_opts_t o = {method, url, strlen(url), headers, headers ? strlen(headers) : 0,
-                         body, body ? strlen(body) : 0, timeout_ms, keepalive};
+                         body, body ? strlen(body) : 0, timeout_ms, keepalive, 0, 0, NULL, NULL};
     memset(res, 0, sizeof(*res));
     tp_httpc_call_t *c = tp_httpc_start(loop, &o, on_done, res, res->err, sizeof(res->err));
     if (c == NULL) {
@@ -327,9 +356,15 @@ static void test_errors(void)
     srv_port = saved;
 
     char err[TP_ERR_LEN];
-    tp_httpc_opts_t o = {"GET", "https://127.0.0.1/", 18, NULL, 0, NULL, 0, 1000, 1};
+    tp_httpc_opts_t o = {"GET", "https://127.0.0.1/", 18, NULL, 0, NULL, 0, 1000, 1, 0, 0, NULL, NULL};
+    o.tls_verify = 1; /* BearSSL verifies DNS names only: refused before connecting */
     TP_CHECK(tp_httpc_start(loop, &o, on_done, &res, err, sizeof(err)) == NULL);
-    TP_CHECK(strcmp(err, "https is not supported yet") == 0);
+    TP_CHECK(strstr(err, "ssl_verify needs a host name") != NULL);
+    o.tls_verify = 0;
+    o.url = "ftp://x/";
+    o.url_len = 8;
+    TP_CHECK(tp_httpc_start(loop, &o, on_done, &res, err, sizeof(err)) == NULL);
+    TP_CHECK(strncmp(err, "unsupported scheme", 18) == 0);
     o.url = "not a url";
     o.url_len = 9;
     TP_CHECK(tp_httpc_start(loop, &o, on_done, &res, err, sizeof(err)) == NULL);
@@ -342,7 +377,7 @@ static void test_errors(void)
     /* freeing a call in flight cancels it: the callback never runs */
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", srv_port);
-    tp_httpc_opts_t s = {"GET", url, strlen(url), NULL, 0, NULL, 0, 50, 1};
+    tp_httpc_opts_t s = {"GET", url, strlen(url), NULL, 0, NULL, 0, 50, 1, 0, 0, NULL, NULL};
     memset(&res, 0, sizeof(res));
     c = tp_httpc_start(loop, &s, on_done, &res, err, sizeof(err));
     TP_CHECK(c != NULL);
@@ -382,9 +417,9 @@ static void test_ffi(void)
     tp_ffi_http_done(h);
     TP_CHECK(tp_ffi_http_status(h, err, sizeof(err)) == -1);
 
-    rc = tp_ffi_http_request(&r, "GET", "https://x/", 10, NULL, 0, NULL, 0, 1000, 1, &h, err,
-                             sizeof(err));
-    TP_CHECK(rc == -1 && strcmp(err, "https is not supported yet") == 0);
+    rc = tp_ffi_http_request_tls(&r, "GET", "https://[::1]/", 14, NULL, 0, NULL, 0, 1000, 0, 1,
+                                 1, NULL, NULL, &h, err, sizeof(err));
+    TP_CHECK(rc == -1 && strstr(err, "ssl_verify needs a host name") != NULL);
 
     /* the request ends while a call is in flight: the pool cleanup cancels it */
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/slow", srv_port);
@@ -397,6 +432,85 @@ static void test_ffi(void)
     while (tp_now_ms() < until)
         ev_run(loop, EVRUN_NOWAIT);
     TP_CHECK(1); /* reaching here without ASan reports is the check */
+}
+
+/* One https call to the TLS server; NULL with res->err when it could not start. */
+static tp_httpc_call_t *run_tls(const char *path, const char *name, int verify,
+                                tp_tls_anchors_t *anchors, int connect_ms, result_t *res)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d%s", tls_port, path);
+    tp_httpc_opts_t o = {"GET", url, strlen(url), NULL, 0, NULL, 0, 3000, 1, 0, 0, NULL, NULL};
+    o.connect_timeout_ms = connect_ms;
+    o.tls_verify = verify;
+    o.anchors = anchors;
+    o.server_name = name;
+    memset(res, 0, sizeof(*res));
+    tp_httpc_call_t *c = tp_httpc_start(loop, &o, on_done, res, res->err, sizeof(res->err));
+    if (c == NULL) {
+        res->has_err = 1;
+        return NULL;
+    }
+    while (!res->done)
+        ev_run(loop, EVRUN_ONCE);
+    return c;
+}
+
+static void test_https(void)
+{
+    char err[TP_ERR_LEN];
+    result_t res;
+    tp_tls_anchors_t *ca = tp_tls_anchors_new(), *other = tp_tls_anchors_new();
+    TP_CHECK(tp_tls_anchors_add_pem(ca, TEST_CA_CRT, sizeof(TEST_CA_CRT) - 1, err, sizeof(err)) == 1);
+    TP_CHECK(tp_tls_anchors_add_pem(other, TEST_OTHER_CRT, sizeof(TEST_OTHER_CRT) - 1, err,
+                                    sizeof(err)) == 1);
+    tp_httpc_close_idle(loop);
+    close_all_peers();
+    accepts = 0;
+
+    /* verified against the CA by the name the certificate carries; then reused */
+    for (int i = 0; i < 2; i++) {
+        tp_httpc_call_t *c = run_tls("/chunked", "up.test", 1, ca, 0, &res);
+        TP_CHECK(c != NULL && !res.has_err && tp_httpc_status(c) == 202);
+        TP_CHECK(body_is(c, "hello world") && tp_httpc_reused(c) == i);
+        tp_httpc_free(c);
+    }
+    TP_CHECK(accepts == 1 && strstr(last_request, "Host: 127.0.0.1:") != NULL);
+
+    /* not verifying: a pool of its own (never the verified connection, and back) */
+    tp_httpc_call_t *c = run_tls("/cl", NULL, 0, NULL, 0, &res);
+    TP_CHECK(c != NULL && !res.has_err && tp_httpc_status(c) == 200 && !tp_httpc_reused(c));
+    tp_httpc_free(c);
+    TP_CHECK(accepts == 2 && tp_httpc_idle_count(loop) == 2);
+
+    /* a CA that did not sign it, a name it does not carry */
+    c = run_tls("/cl", "up.test", 1, other, 0, &res);
+    TP_CHECK(c != NULL && res.has_err && strstr(res.err, "bearssl error 62 X509_NOT_TRUSTED"));
+    TP_CHECK(strncmp(res.err, "tls handshake with 127.0.0.1:", 29) == 0);
+    tp_httpc_free(c);
+    c = run_tls("/cl", "other.test", 1, ca, 0, &res);
+    TP_CHECK(c != NULL && res.has_err && strstr(res.err, "X509_BAD_SERVER_NAME") != NULL);
+    tp_httpc_free(c);
+    /* verifying with no anchors at all trusts nothing */
+    c = run_tls("/cl", "up.test", 1, NULL, 0, &res);
+    TP_CHECK(c != NULL && res.has_err && strstr(res.err, "X509_NOT_TRUSTED") != NULL);
+    tp_httpc_free(c);
+
+    /* a plain server never answers the ClientHello: connect_timeout_ms ends the wait */
+    int saved = tls_port;
+    tls_port = srv_port;
+    uint64_t t0 = tp_now_ms();
+    c = run_tls("/cl", NULL, 0, NULL, 100, &res);
+    uint64_t took = tp_now_ms() - t0;
+    TP_CHECK(c != NULL && res.has_err && strstr(res.err, "tls handshake with") != NULL);
+    TP_CHECK(strstr(res.err, "timeout") != NULL && took >= 90 && took < 1000);
+    tp_httpc_free(c);
+    tls_port = saved;
+
+    tp_tls_anchors_release(ca);
+    tp_tls_anchors_release(other);
+    tp_httpc_close_idle(loop);
+    close_all_peers();
 }
 
 int main(void)
@@ -413,6 +527,22 @@ int main(void)
     TP_RUN(test_idle_close_and_stale_retry);
     TP_RUN(test_errors);
     TP_RUN(test_ffi);
+
+    char err[TP_ERR_LEN], chain[4096];
+    snprintf(chain, sizeof(chain), "%s%s", TEST_UP_CRT, TEST_CA_CRT);
+    tls_store = tp_tls_store_new();
+    tp_tls_store_add(tls_store, chain, strlen(chain), TEST_UP_KEY, sizeof(TEST_UP_KEY) - 1, NULL,
+                     0, NULL, 0, NULL, 0, err, sizeof(err));
+    int saved = srv_port;
+    tls_fd = listen_any();
+    tls_port = srv_port;
+    srv_port = saved;
+    ev_io_init(&tls_io, on_accept, tls_fd, EV_READ);
+    ev_io_start(loop, &tls_io);
+    TP_RUN(test_https);
+    ev_io_stop(loop, &tls_io);
+    close(tls_fd);
+    tp_tls_store_release(tls_store);
 
     tp_httpc_close_idle(loop);
     close_all_peers();

@@ -57,6 +57,7 @@ local function active_conf(up)
     healthy = status_set(healthy.http_statuses),
     unhealthy = status_set(unhealthy.http_statuses),
     verify = a.https_verify_certificate ~= false,
+    sni = a.https_sni, -- https: the name sent and verified (an IP target has none of its own)
     headers = {},
   }
   for k, v in pairs(a.headers or {}) do
@@ -90,7 +91,7 @@ function _M:probe(up, t)
   local scheme = c.type == "https" and "https" or "http"
   local url = scheme .. "://" .. url_host(t.host) .. ":" .. t.port .. c.path
   local ok, res, err = pcall(http.request_uri, url, { method = "GET", headers = c.headers,
-    timeout_ms = c.timeout_ms, keepalive = false, ssl_verify = c.verify })
+    timeout_ms = c.timeout_ms, keepalive = false, ssl_verify = c.verify, ssl_server_name = c.sni })
   if not ok then -- the client itself failed: no news about the target, say so once
     if not self.broken then
       self.broken = true

@@ -4,6 +4,9 @@
 --   tls.check_pair(cert_pem, key_pem) -> true | nil, "cert: ..." / "key: ..."
 --   tls.check_ca(cert_pem)            -> true | nil, err
 --   tls.upstream_anchors(cfg, log)    -> { [service] = anchors } for services that verify
+--   tls.use_config(cfg, log)          the generation's config, for node_anchors
+--   tls.node_anchors()                -> anchors: system bundle + every ca_certificates entity
+--                                        (turnpike.http's https calls verify against it)
 -- Both PEMs of a pair must decode (PEM, X.509, RSA or EC key) and the key must belong to the
 -- certificate. The same code builds each generation's certificate store in C.
 local ffi = require "ffi"
@@ -28,6 +31,10 @@ local available = pcall(function() return C.tp_ffi_tls_check end)
 local errbuf = ffi.new("char[?]", ERR_LEN)
 
 local _M = {}
+
+-- This generation's config (each generation is its own Lua state) and its node-wide anchor
+-- set, built on first use: a gateway whose plugins never call https never reads the bundle.
+local node_cfg, node_log, node_set
 
 function _M.check_pair(cert, key)
   if type(cert) ~= "string" or type(key) ~= "string" then
@@ -57,17 +64,45 @@ function _M.check_ca(cert)
   return true
 end
 
+-- The system bundle plus every ca_certificates entity of cfg; without the bundle, the
+-- entities alone (logged); with nothing loadable, an empty set (every verification fails).
+local function build_node_set(cfg, log)
+  local all = {}
+  for _, ca in ipairs(cfg and cfg.ca_certificates or {}) do all[#all + 1] = ca.cert end
+  local a, err = anchors(CA_BUNDLE, table.concat(all, "\n"))
+  if not a then
+    log("warn", "trust anchors: " .. err .. "; verifying against ca_certificates only")
+    a, err = anchors(nil, table.concat(all, "\n"))
+  end
+  if not a then
+    log("err", "trust anchors: " .. tostring(err))
+    a = anchors(nil, "")
+  end
+  return a
+end
+
+function _M.use_config(cfg, log)
+  if cfg ~= node_cfg then node_set = nil end
+  node_cfg, node_log = cfg, log
+end
+
+function _M.node_anchors()
+  if not available then return nil end
+  if node_set == nil then
+    node_set = build_node_set(node_cfg, node_log or function() end)
+  end
+  return node_set
+end
+
 -- The anchor set of each https service with tls_verify: its own ca_certificates (ids) when
 -- it lists some, as Kong; otherwise the system bundle plus every ca_certificates entity of
 -- the config. Sets are shared between services that trust the same CAs.
 function _M.upstream_anchors(cfg, log)
   local out, sets = {}, {}
   if not available then return out end
-  local ca_by_id, all = {}, {}
-  for _, ca in ipairs(cfg.ca_certificates or {}) do
-    ca_by_id[ca.id] = ca.cert
-    all[#all + 1] = ca.cert
-  end
+  _M.use_config(cfg, log)
+  local ca_by_id = {}
+  for _, ca in ipairs(cfg.ca_certificates or {}) do ca_by_id[ca.id] = ca.cert end
   for _, s in ipairs(cfg.services or {}) do
     if s.protocol == "https" and s.tls_verify then
       local ids = s.ca_certificates
@@ -79,11 +114,7 @@ function _M.upstream_anchors(cfg, log)
           for i, id in ipairs(ids) do pems[i] = ca_by_id[id] end
           a, err = anchors(nil, table.concat(pems, "\n"))
         else
-          a, err = anchors(CA_BUNDLE, table.concat(all, "\n"))
-          if not a then
-            log("warn", "https upstreams: " .. err .. "; verifying against ca_certificates only")
-            a, err = anchors(nil, table.concat(all, "\n"))
-          end
+          a = _M.node_anchors() -- shared with turnpike.http's https calls
         end
         -- nothing to trust: every verification fails (a logged 502), never an open door
         if not a then log("err", "https upstreams: " .. tostring(err)) end

@@ -73,6 +73,7 @@ function _M.init(config_path, generation, worker_index, done)
   rn = runner_mod.new { cfg = cfg, router = router, plugins = loaded, backend = backend, sdk = sdk }
   balancer = balancer_mod.new(cfg)
   certificates = cfg.certificates
+  tls.use_config(cfg, backend.log) -- turnpike.http's https calls trust what cfg adds
   tls_anchors = tls.upstream_anchors(cfg, backend.log)
   admin.init { cfg = cfg, backend = backend, runner = rn, generation = generation,
                worker = worker_index, balancer = balancer }

@@ -1,6 +1,8 @@
 -- turnpike.backend.io: the outbound I/O part of the FFI backend (docs/DESIGN.md):
 --
 --   http_request(url, opts) -> { status, headers = { lower_name = v | {v1, v2} }, body } | nil, err
+--                              opts: method, headers, body, timeout_ms, connect_timeout_ms,
+--                              keepalive, ssl_verify (default true), ssl_server_name
 --   redis_connect(opts) -> conn | nil, err        opts: host, port, password, database, timeout_ms
 --   redis_command(conn, cmd, ...) -> reply | nil, err
 --   redis_release(conn, keepalive) -> 1
@@ -69,6 +71,8 @@ end
 
 -- ---- HTTP ------------------------------------------------------------------------------
 
+local tls -- turnpike.tls, loaded with the first https call that verifies
+
 local function header_block(headers)
   if headers == nil then return "" end
   if type(headers) ~= "table" then return nil, "headers must be a table" end
@@ -117,9 +121,20 @@ local function http_request(url, opts)
   local body = opts.body
   if body ~= nil and type(body) ~= "string" then body = tostring(body) end
   local timeout = tonumber(opts.timeout_ms) or 10000
-  local rc = C.tp_ffi_http_request(r, method, url, #url, headers, #headers, body,
-                                   body and #body or 0, timeout, opts.keepalive == false and 0 or 1,
-                                   http_out, err_buf, ERR_LEN)
+  local connect_timeout = tonumber(opts.connect_timeout_ms) or 0
+  -- https: verified unless ssl_verify == false (lua-resty-http's default), against the
+  -- node's trust anchors (system bundle + ca_certificates); ssl_server_name names the server
+  local verify, anchors, server_name = 0, nil, opts.ssl_server_name
+  if find(url, "^[hH][tT][tT][pP][sS]:") and opts.ssl_verify ~= false then
+    verify = 1
+    tls = tls or require "turnpike.tls"
+    anchors = tls.node_anchors()
+  end
+  if server_name ~= nil then server_name = tostring(server_name) end
+  local rc = C.tp_ffi_http_request_tls(r, method, url, #url, headers, #headers, body,
+                                       body and #body or 0, timeout, connect_timeout,
+                                       opts.keepalive == false and 0 or 1, verify, anchors,
+                                       server_name, http_out, err_buf, ERR_LEN)
   if rc ~= TP_AGAIN then return nil, errstr() end
   local h = http_out[0]
   coroutine_yield()

@@ -11,6 +11,13 @@ int tp_ffi_http_request(tp_req_t *r, const char *method, const char *url, size_t
                         const char *headers, size_t headers_len, const char *body,
                         size_t body_len, int timeout_ms, int keepalive, tp_httpc_handle_t **out,
                         char *err, size_t errlen);
+typedef struct tp_tls_anchors_s tp_tls_anchors_t;
+int tp_ffi_http_request_tls(tp_req_t *r, const char *method, const char *url, size_t url_len,
+                            const char *headers, size_t headers_len, const char *body,
+                            size_t body_len, int timeout_ms, int connect_timeout_ms,
+                            int keepalive, int tls_verify, tp_tls_anchors_t *anchors,
+                            const char *server_name, tp_httpc_handle_t **out, char *err,
+                            size_t errlen);
 int tp_ffi_http_status(tp_httpc_handle_t *h, char *err, size_t errlen);
 int tp_ffi_http_header_count(tp_httpc_handle_t *h);
 int tp_ffi_http_header_at(tp_httpc_handle_t *h, int i, const char **name, size_t *nlen,
