@@ -1,11 +1,16 @@
 -- turnpike.http: outbound HTTP for plugins, shaped like lua-resty-http.
 --
 --   turnpike.http.request_uri(url, { method, headers, body, query, timeout_ms, keepalive,
---                                   ssl_verify }) -> res | nil, err
+--                                   connect_timeout_ms, ssl_verify, ssl_server_name })
+--                                                                    -> res | nil, err
 --   turnpike.http.new() -> client with :request_uri(url, opts), :set_timeout(ms),
 --                          :set_timeouts(connect, send, read), :set_keepalive(), :close()
 -- res = { status, headers (any-case lookup), body }. The request waits without blocking the
 -- worker: backend.http_request(url, opts) yields the calling coroutine until it completes.
+-- https (as lua-resty-http): ssl_verify defaults to true, against the node's trust anchors
+-- (the system CA bundle plus the config's ca_certificates); ssl_server_name is the name sent
+-- as SNI and verified (default: the url's host; an IP literal is never sent, and verifying
+-- one fails unless ssl_server_name names it). connect_timeout_ms bounds connect + handshake.
 local util = require "turnpike.sdk.util"
 
 local type = type
@@ -59,6 +64,7 @@ function _M.new(backend)
 
   function methods:set_timeouts(connect, send, read)
     self.defaults.timeout_ms = (connect or 0) + (send or 0) + (read or 0)
+    self.defaults.connect_timeout_ms = connect
   end
 
   function methods:set_keepalive()
