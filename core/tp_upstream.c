@@ -1,211 +1,33 @@
 /*
- * tp_upstream.c - owns upstream connections and the per-worker keep-alive pools
- * (one pool per target host:port, and for https services per TLS name and trust
- * anchors too, so plain, unverified and verified connections never mix). Sends the
- * request the plugins shaped, streams bodies both ways with back-pressure, parses
- * the response with http-parser, enforces connect/write/read timeouts and retries
- * connect failures on the next target. An https connection does its TLS handshake
- * (tp_tls_client) as part of connecting and keeps its engine while pooled.
+ * tp_upstream.c - owns the upstream exchange: connecting (a pooled connection from
+ * tp_upstream_pool.c or a new one, with the TLS handshake (tp_tls_client) for https
+ * services), sending the head (tp_upstream_head.c) and streaming the body with
+ * back-pressure, parsing the response with http-parser and streaming it back,
+ * enforcing connect/write/read timeouts and retrying connect failures on the next
+ * target.
  */
 #include "tp_upstream.h"
 #include "tp_bridge.h"
 #include "tp_http.h"
 #include "tp_log.h"
 #include "tp_tls.h"
+#include "tp_upstream_int.h"
 #include "tp_util.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #define UP_READ_CHUNK 65536
 #define UP_OUT_HIGH_WATER (256 * 1024)
-#define RESOLVE_TTL_MS 30000
 
-struct tp_uppool_s {
-    struct tp_uppool_s *next;
-    char host[256];
-    int port;
-    int tls;
-    char sni[256];        /* TLS name ("" = none: an IP literal) */
-    uint64_t anchors_key; /* what TLS connections were verified against; 0 = nothing */
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    uint64_t resolved_at;
-    tp_upconn_t *idle;
-    int nidle;
-};
-
-struct tp_upconn_s {
-    tp_uppool_t *pool;
-    tp_worker_t *w;
-    int fd;
-    tp_tls_conn_t *tls;  /* https: the engine, kept while pooled */
-    int handshaking;
-    ev_io rio, wio;
-    ev_timer timer;
-    http_parser parser;
-    tp_buf_t out;
-    tp_req_t *req;
-    tp_upconn_t *next_idle;
-    int connected;
-    int reused;
-    int head_queued;
-    int chunked_body;   /* re-chunking the client's chunked body */
-    int body_finished;  /* the whole request body was queued */
-    int got_response;   /* some response bytes arrived */
-    int resp_done;
-    int paused;         /* client side is full */
-    int timer_kind;     /* 0 none, 1 connect, 2 write, 3 read */
-    int in_parser;      /* inside http_parser_execute: never re-enter it */
-    int dead;           /* let go of from inside the parser: free after it returns */
-    ev_timer resume;    /* feeds bytes held back while the client was full */
-    tp_buf_t hname, hvalue;
-    int in_value;
-};
-
-static void upconn_free(tp_upconn_t *u);
 static void fail(tp_req_t *r, int status, const char *msg, int retryable);
 static void upconn_flush(tp_upconn_t *u);
 static void note_attempt(tp_req_t *r, int outcome);
 static void tls_step(tp_upconn_t *u);
 
-/* ---- pools ----------------------------------------------------------------- */
-
-static int resolve(tp_uppool_t *p, char *err, size_t errlen)
-{
-    uint64_t now = tp_now_ms();
-    if (p->addrlen && now - p->resolved_at < RESOLVE_TTL_MS)
-        return 0;
-    struct sockaddr_in sin;
-    memset(&sin, 0, sizeof(sin));
-    if (inet_pton(AF_INET, p->host, &sin.sin_addr) == 1) {
-        sin.sin_family = AF_INET;
-        sin.sin_port = htons((uint16_t)p->port);
-        memcpy(&p->addr, &sin, sizeof(sin));
-        p->addrlen = sizeof(sin);
-        p->resolved_at = now;
-        return 0;
-    }
-    /* Names are resolved with the system resolver and cached; upstream hosts are
-     * expected to be IPs or names in /etc/hosts (see README). */
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", p->port);
-    int rc = getaddrinfo(p->host, port, &hints, &res);
-    if (rc != 0 || res == NULL) {
-        snprintf(err, errlen, "resolve %s: %s", p->host, gai_strerror(rc));
-        return -1;
-    }
-    memcpy(&p->addr, res->ai_addr, res->ai_addrlen);
-    p->addrlen = res->ai_addrlen;
-    p->resolved_at = now;
-    freeaddrinfo(res);
-    return 0;
-}
-
-static tp_uppool_t *find_pool(tp_worker_t *w, const tp_target_t *t, int tls, const char *sni,
-                             uint64_t anchors_key)
-{
-    for (tp_uppool_t *p = w->pools; p; p = p->next)
-        if (p->port == t->port && p->tls == tls && p->anchors_key == anchors_key &&
-            strcmp(p->host, t->host) == 0 && strcmp(p->sni, sni) == 0)
-            return p;
-    tp_uppool_t *p = tp_calloc(1, sizeof(*p));
-    snprintf(p->host, sizeof(p->host), "%s", t->host);
-    snprintf(p->sni, sizeof(p->sni), "%s", sni);
-    p->port = t->port;
-    p->tls = tls;
-    p->anchors_key = anchors_key;
-    p->next = w->pools;
-    w->pools = p;
-    return p;
-}
-
-static void pool_remove(tp_uppool_t *p, tp_upconn_t *u)
-{
-    tp_upconn_t **pp = &p->idle;
-    while (*pp) {
-        if (*pp == u) {
-            *pp = u->next_idle;
-            p->nidle--;
-            return;
-        }
-        pp = &(*pp)->next_idle;
-    }
-}
-
-static void on_idle_timeout(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    tp_upconn_t *u = tp_container_of(t, tp_upconn_t, timer);
-    pool_remove(u->pool, u);
-    upconn_free(u);
-}
-
-static void release_to_pool(tp_upconn_t *u)
-{
-    tp_worker_t *w = u->w;
-    tp_uppool_t *p = u->pool;
-    if (p->nidle >= w->node.upstream_keepalive || w->draining) {
-        upconn_free(u);
-        return;
-    }
-    /* the read watcher stays armed (no epoll change per request): on_up_read sees
-     * that no request owns the connection and treats any event as its end */
-    u->req = NULL;
-    ev_io_stop(w->loop, &u->wio);
-    ev_timer_stop(w->loop, &u->timer);
-    tp_buf_reset(&u->out);
-    ev_timer_stop(w->loop, &u->resume);
-    if (!ev_is_active(&u->rio))
-        ev_io_start(w->loop, &u->rio);
-    ev_set_cb(&u->timer, on_idle_timeout);
-    ev_timer_set(&u->timer, 60.0, 0.0);
-    ev_timer_start(w->loop, &u->timer);
-    u->next_idle = p->idle;
-    p->idle = u;
-    p->nidle++;
-}
-
-void tp_upstream_close_idle(tp_worker_t *w)
-{
-    for (tp_uppool_t *p = w->pools; p; p = p->next) {
-        while (p->idle) {
-            tp_upconn_t *u = p->idle;
-            p->idle = u->next_idle;
-            p->nidle--;
-            upconn_free(u);
-        }
-    }
-}
-
 /* ---- connection basics ----------------------------------------------------- */
-
-static void upconn_free(tp_upconn_t *u)
-{
-    tp_worker_t *w = u->w;
-    ev_timer_stop(w->loop, &u->resume);
-    ev_io_stop(w->loop, &u->rio);
-    ev_io_stop(w->loop, &u->wio);
-    ev_timer_stop(w->loop, &u->timer);
-    if (u->tls && !u->handshaking && u->fd >= 0)
-        tp_tls_close(u->tls, u->fd); /* close_notify, if the socket takes it */
-    tp_tls_conn_free(u->tls);
-    if (u->fd >= 0)
-        close(u->fd);
-    tp_buf_free(&u->out);
-    tp_buf_free(&u->hname);
-    tp_buf_free(&u->hvalue);
-    free(u);
-}
 
 static void set_timer(tp_upconn_t *u, int kind, int ms)
 {
@@ -231,127 +53,10 @@ void tp_upstream_abort(tp_req_t *r)
         http_parser_pause(&u->parser, 1);
         return;
     }
-    upconn_free(u);
+    tp_upstream__conn_free(u);
 }
 
-/* ---- building the request -------------------------------------------------- */
-
-static void add_header_line(tp_buf_t *b, const char *name, size_t nlen, const char *v, size_t vlen)
-{
-    tp_buf_append(b, name, nlen);
-    tp_buf_append(b, ": ", 2);
-    tp_buf_append(b, v, vlen);
-    tp_buf_append(b, "\r\n", 2);
-}
-
-/* Client headers the gateway replaces or never forwards. */
-static int skip_client_header(tp_req_t *r, const tp_header_t *h, int conn_tokens)
-{
-    if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen))
-        return 1;
-    if (conn_tokens && tp_headers_conn_listed(&r->headers, h->name, h->nlen))
-        return 1;
-    switch (h->nlen) {
-    case 4: return tp_strieq(h->name, h->nlen, "host");
-    case 9: return tp_strieq(h->name, h->nlen, "x-real-ip");
-    case 14: return tp_strieq(h->name, h->nlen, "content-length");
-    case 15: return tp_strieq(h->name, h->nlen, "x-forwarded-for");
-    case 16: return tp_strieq(h->name, h->nlen, "x-forwarded-host") ||
-                    tp_strieq(h->name, h->nlen, "x-forwarded-port");
-    case 17: return tp_strieq(h->name, h->nlen, "x-forwarded-proto");
-    default: return 0;
-    }
-}
-
-static void queue_head(tp_upconn_t *u, tp_req_t *r)
-{
-    tp_buf_t *b = &u->out;
-    const tp_target_t *t = &r->targets[r->target_idx];
-    const char *method = r->up_method ? r->up_method : r->method_name;
-    const char *path = r->up_path ? r->up_path : r->path;
-    size_t plen = r->up_path ? strlen(r->up_path) : r->path_len;
-    tp_buf_puts(b, method);
-    TP_BUF_LIT(b, " ");
-    tp_buf_append(b, path, plen);
-    if (r->up_query_set) {
-        if (r->up_query && r->up_query[0])
-        {
-            TP_BUF_LIT(b, "?");
-            tp_buf_puts(b, r->up_query);
-        }
-    } else if (r->query) {
-        tp_buf_append(b, "?", 1);
-        tp_buf_append(b, r->query, r->query_len);
-    }
-    TP_BUF_LIT(b, " HTTP/1.1\r\n");
-    tp_header_t *host = tp_headers_find(&r->headers, "host", 4);
-    if (r->up_host_header)
-        add_header_line(b, "Host", 4, r->up_host_header, strlen(r->up_host_header));
-    else if (r->preserve_host && host)
-        add_header_line(b, "Host", 4, host->value, host->vlen);
-    else if (t->port == (r->up_tls ? 443 : 80)) /* the scheme's default port goes unsaid */
-        add_header_line(b, "Host", 4, t->host, strlen(t->host));
-    else
-    {
-        TP_BUF_LIT(b, "Host: ");
-        tp_buf_puts(b, t->host);
-        TP_BUF_LIT(b, ":");
-        tp_buf_put_uint(b, (uint64_t)t->port);
-        TP_BUF_LIT(b, "\r\n");
-    }
-    int conn_tokens = tp_headers_conn_tokens(&r->headers);
-    for (int i = 0; i < r->headers.n; i++) {
-        tp_header_t *h = &r->headers.items[i];
-        if (!skip_client_header(r, h, conn_tokens))
-            add_header_line(b, h->name, h->nlen, h->value, h->vlen);
-    }
-    /* X-Forwarded-For keeps what the client sent and appends the peer address;
-     * X-Real-IP is always the peer, never what the client claims. */
-    tp_header_t *xff = tp_headers_find(&r->headers, "x-forwarded-for", 15);
-    if (xff && xff->vlen)
-    {
-        TP_BUF_LIT(b, "X-Forwarded-For: ");
-        tp_buf_append(b, xff->value, xff->vlen);
-        TP_BUF_LIT(b, ", ");
-        tp_buf_puts(b, r->client_ip);
-        TP_BUF_LIT(b, "\r\n");
-    } else {
-        add_header_line(b, "X-Forwarded-For", 15, r->client_ip, strlen(r->client_ip));
-    }
-    if (r->tls)
-        TP_BUF_LIT(b, "X-Forwarded-Proto: https\r\n");
-    else
-        TP_BUF_LIT(b, "X-Forwarded-Proto: http\r\n");
-    if (host) {
-        const char *hv = r->host && r->host[0] ? r->host : host->value;
-        add_header_line(b, "X-Forwarded-Host", 16, hv, strlen(hv));
-    }
-    TP_BUF_LIT(b, "X-Forwarded-Port: ");
-    tp_buf_put_uint(b, (uint64_t)r->listen_port);
-    TP_BUF_LIT(b, "\r\n");
-    add_header_line(b, "X-Real-IP", 9, r->client_ip, strlen(r->client_ip));
-    TP_BUF_LIT(b, "Via: 1.1 turnpike\r\n");
-    if (r->body_replaced || r->body_buffered) {
-        tp_buf_appendf(b, "Content-Length: %zu\r\n\r\n", tp_buf_size(&r->body));
-        tp_buf_append(b, tp_buf_data(&r->body), tp_buf_size(&r->body));
-        u->body_finished = 1;
-    } else if (r->has_body && r->content_length >= 0) {
-    {
-        TP_BUF_LIT(b, "Content-Length: ");
-        tp_buf_put_uint(b, (uint64_t)r->content_length);
-        TP_BUF_LIT(b, "\r\n\r\n");
-    }
-    } else if (r->has_body) {
-        TP_BUF_LIT(b, "Transfer-Encoding: chunked\r\n\r\n");
-        u->chunked_body = 1;
-    } else {
-        if (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH)
-            TP_BUF_LIT(b, "Content-Length: 0\r\n");
-        tp_buf_append(b, "\r\n", 2);
-        u->body_finished = 1;
-    }
-    u->head_queued = 1;
-}
+/* ---- request body ---------------------------------------------------------- */
 
 int tp_upstream_ready_for_body(tp_req_t *r)
 {
@@ -540,9 +245,9 @@ static void finish_response(tp_upconn_t *u)
     r->up = NULL;
     r->up_complete = 1;
     if (reusable)
-        release_to_pool(u);
+        tp_upstream__pool_release(u);
     else
-        upconn_free(u);
+        tp_upstream__conn_free(u);
     tp_http_response_end(r);
 }
 
@@ -557,7 +262,7 @@ static int feed(tp_upconn_t *u, const char *data, size_t n)
     u->in_parser = 0;
     if (u->dead) {
         /* the request let go of this connection from inside a callback */
-        upconn_free(u);
+        tp_upstream__conn_free(u);
         return 1;
     }
     enum http_errno e = HTTP_PARSER_ERRNO(&u->parser);
@@ -615,8 +320,8 @@ static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
     if (r == NULL) {
         /* an idle pooled connection became readable: the upstream closed it (or
          * sent bytes nobody asked for); either way it is no longer reusable */
-        pool_remove(u->pool, u);
-        upconn_free(u);
+        tp_upstream__pool_remove(u->pool, u);
+        tp_upstream__conn_free(u);
         return;
     }
     if (u->handshaking) {
@@ -689,7 +394,7 @@ static void start_exchange(tp_upconn_t *u)
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
     r->up_start_us = tp_now_us();
-    queue_head(u, r);
+    tp_upstream__queue_head(u, r);
     set_timer(u, 3, r->read_timeout_ms);
     upconn_flush(u);
     if (r->up == u && !u->body_finished && r->conn)
@@ -790,7 +495,7 @@ static int connect_new(tp_upconn_t *u, char *err, size_t errlen)
 {
     tp_uppool_t *p = u->pool;
     tp_req_t *r = u->req;
-    if (resolve(p, err, errlen) < 0)
+    if (tp_upstream__resolve(p, err, errlen) < 0)
         return -1;
     int fd = socket(p->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -857,12 +562,10 @@ void tp_upstream_start(tp_req_t *r)
             return;
         }
     }
-    tp_uppool_t *p = find_pool(r->w, t, r->up_tls, sni,
+    tp_uppool_t *p = tp_upstream__pool_find(r->w, t, r->up_tls, sni,
                                r->up_tls ? tp_tls_anchors_key(r->up_anchors) : 0);
-    tp_upconn_t *u = p->idle;
+    tp_upconn_t *u = tp_upstream__pool_take(p);
     if (u) {
-        p->idle = u->next_idle;
-        p->nidle--;
         ev_timer_stop(r->w->loop, &u->timer);
         ev_set_cb(&u->timer, on_up_timer);
         u->req = r;
@@ -926,7 +629,7 @@ static void fail(tp_req_t *r, int status, const char *msg, int retryable)
     r->up = NULL;
     if (u) {
         u->req = NULL;
-        upconn_free(u);
+        tp_upstream__conn_free(u);
     }
     if (r->conn == NULL) {
         defer_error(r, 0, NULL);

@@ -1,0 +1,125 @@
+/*
+ * tp_upstream_head.c - owns the request head sent upstream: request line (the
+ * plugins' method, path and query, else the client's), Host, the client's headers
+ * minus hop-by-hop ones and those the gateway sets itself, X-Forwarded-*,
+ * X-Real-IP and Via, and the body framing (Content-Length or chunked).
+ */
+#include "tp_upstream.h"
+#include "tp_upstream_int.h"
+
+static void add_header_line(tp_buf_t *b, const char *name, size_t nlen, const char *v, size_t vlen)
+{
+    tp_buf_append(b, name, nlen);
+    tp_buf_append(b, ": ", 2);
+    tp_buf_append(b, v, vlen);
+    tp_buf_append(b, "\r\n", 2);
+}
+
+/* Client headers the gateway replaces or never forwards. */
+static int skip_client_header(tp_req_t *r, const tp_header_t *h, int conn_tokens)
+{
+    if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen))
+        return 1;
+    if (conn_tokens && tp_headers_conn_listed(&r->headers, h->name, h->nlen))
+        return 1;
+    switch (h->nlen) {
+    case 4: return tp_strieq(h->name, h->nlen, "host");
+    case 9: return tp_strieq(h->name, h->nlen, "x-real-ip");
+    case 14: return tp_strieq(h->name, h->nlen, "content-length");
+    case 15: return tp_strieq(h->name, h->nlen, "x-forwarded-for");
+    case 16: return tp_strieq(h->name, h->nlen, "x-forwarded-host") ||
+                    tp_strieq(h->name, h->nlen, "x-forwarded-port");
+    case 17: return tp_strieq(h->name, h->nlen, "x-forwarded-proto");
+    default: return 0;
+    }
+}
+
+void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
+{
+    tp_buf_t *b = &u->out;
+    const tp_target_t *t = &r->targets[r->target_idx];
+    const char *method = r->up_method ? r->up_method : r->method_name;
+    const char *path = r->up_path ? r->up_path : r->path;
+    size_t plen = r->up_path ? strlen(r->up_path) : r->path_len;
+    tp_buf_puts(b, method);
+    TP_BUF_LIT(b, " ");
+    tp_buf_append(b, path, plen);
+    if (r->up_query_set) {
+        if (r->up_query && r->up_query[0])
+        {
+            TP_BUF_LIT(b, "?");
+            tp_buf_puts(b, r->up_query);
+        }
+    } else if (r->query) {
+        tp_buf_append(b, "?", 1);
+        tp_buf_append(b, r->query, r->query_len);
+    }
+    TP_BUF_LIT(b, " HTTP/1.1\r\n");
+    tp_header_t *host = tp_headers_find(&r->headers, "host", 4);
+    if (r->up_host_header)
+        add_header_line(b, "Host", 4, r->up_host_header, strlen(r->up_host_header));
+    else if (r->preserve_host && host)
+        add_header_line(b, "Host", 4, host->value, host->vlen);
+    else if (t->port == (r->up_tls ? 443 : 80)) /* the scheme's default port goes unsaid */
+        add_header_line(b, "Host", 4, t->host, strlen(t->host));
+    else
+    {
+        TP_BUF_LIT(b, "Host: ");
+        tp_buf_puts(b, t->host);
+        TP_BUF_LIT(b, ":");
+        tp_buf_put_uint(b, (uint64_t)t->port);
+        TP_BUF_LIT(b, "\r\n");
+    }
+    int conn_tokens = tp_headers_conn_tokens(&r->headers);
+    for (int i = 0; i < r->headers.n; i++) {
+        tp_header_t *h = &r->headers.items[i];
+        if (!skip_client_header(r, h, conn_tokens))
+            add_header_line(b, h->name, h->nlen, h->value, h->vlen);
+    }
+    /* X-Forwarded-For keeps what the client sent and appends the peer address;
+     * X-Real-IP is always the peer, never what the client claims. */
+    tp_header_t *xff = tp_headers_find(&r->headers, "x-forwarded-for", 15);
+    if (xff && xff->vlen)
+    {
+        TP_BUF_LIT(b, "X-Forwarded-For: ");
+        tp_buf_append(b, xff->value, xff->vlen);
+        TP_BUF_LIT(b, ", ");
+        tp_buf_puts(b, r->client_ip);
+        TP_BUF_LIT(b, "\r\n");
+    } else {
+        add_header_line(b, "X-Forwarded-For", 15, r->client_ip, strlen(r->client_ip));
+    }
+    if (r->tls)
+        TP_BUF_LIT(b, "X-Forwarded-Proto: https\r\n");
+    else
+        TP_BUF_LIT(b, "X-Forwarded-Proto: http\r\n");
+    if (host) {
+        const char *hv = r->host && r->host[0] ? r->host : host->value;
+        add_header_line(b, "X-Forwarded-Host", 16, hv, strlen(hv));
+    }
+    TP_BUF_LIT(b, "X-Forwarded-Port: ");
+    tp_buf_put_uint(b, (uint64_t)r->listen_port);
+    TP_BUF_LIT(b, "\r\n");
+    add_header_line(b, "X-Real-IP", 9, r->client_ip, strlen(r->client_ip));
+    TP_BUF_LIT(b, "Via: 1.1 turnpike\r\n");
+    if (r->body_replaced || r->body_buffered) {
+        tp_buf_appendf(b, "Content-Length: %zu\r\n\r\n", tp_buf_size(&r->body));
+        tp_buf_append(b, tp_buf_data(&r->body), tp_buf_size(&r->body));
+        u->body_finished = 1;
+    } else if (r->has_body && r->content_length >= 0) {
+    {
+        TP_BUF_LIT(b, "Content-Length: ");
+        tp_buf_put_uint(b, (uint64_t)r->content_length);
+        TP_BUF_LIT(b, "\r\n\r\n");
+    }
+    } else if (r->has_body) {
+        TP_BUF_LIT(b, "Transfer-Encoding: chunked\r\n\r\n");
+        u->chunked_body = 1;
+    } else {
+        if (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH)
+            TP_BUF_LIT(b, "Content-Length: 0\r\n");
+        tp_buf_append(b, "\r\n", 2);
+        u->body_finished = 1;
+    }
+    u->head_queued = 1;
+}
