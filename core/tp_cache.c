@@ -12,6 +12,7 @@
  */
 #include "tp_cache.h"
 #include "tp_bridge.h"
+#include "tp_http.h"
 #include "tp_log.h"
 #include "tp_util.h"
 

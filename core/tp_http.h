@@ -66,4 +66,7 @@ void tp_http_reap(tp_worker_t *w);
 /** Close every idle keep-alive connection and stop accepting (graceful stop). */
 void tp_http_drain(tp_worker_t *w);
 
+/** Is this header hop-by-hop (never forwarded either way)? Defined in tp_http_resp.c. */
+int tp_http_is_hop_by_hop(const char *name, size_t n);
+
 #endif

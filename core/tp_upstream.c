@@ -149,8 +149,6 @@ static void upconn_flush(tp_upconn_t *u)
         tp_http_read_body(r);
 }
 
-static void on_up_write(struct ev_loop *loop, ev_io *io, int revents);
-
 /* ---- response parsing ------------------------------------------------------ */
 
 static void commit_header(tp_upconn_t *u)
@@ -251,7 +249,6 @@ static void finish_response(tp_upconn_t *u)
     tp_http_response_end(r);
 }
 
-/* Feed bytes (n == 0 means EOF) to the response parser. */
 /* Feed bytes (n == 0 means EOF) to the response parser. Returns 1 when the
  * exchange ended (u is gone, and r may be), 0 while it goes on. */
 static int feed(tp_upconn_t *u, const char *data, size_t n)
@@ -586,9 +583,7 @@ void tp_upstream_start(tp_req_t *r)
     }
 }
 
-/* Give up on this connection. A failure before anything of the request body was
- * consumed may be retried on the next target (connect failures count against
- * `retries`; a dead pooled connection is retried once for free). */
+/* Record the outcome of the attempt on the current target (health reports, breakers). */
 static void note_attempt(tp_req_t *r, int outcome)
 {
     if (r->nattempts < TP_MAX_TARGETS) {
@@ -618,6 +613,9 @@ static void defer_error(tp_req_t *r, int status, const char *msg)
     ev_timer_start(r->w->loop, &r->sleep_timer);
 }
 
+/* Give up on this connection. A failure before anything of the request body was
+ * consumed may be retried on the next target (connect failures count against
+ * `retries`; a dead pooled connection is retried once for free). */
 static void fail(tp_req_t *r, int status, const char *msg, int retryable)
 {
     tp_upconn_t *u = r->up;

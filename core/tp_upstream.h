@@ -25,7 +25,4 @@ void tp_upstream_abort(tp_req_t *r);
 /** Close every idle pooled connection of the worker. */
 void tp_upstream_close_idle(tp_worker_t *w);
 
-/** Hop-by-hop header test shared with tp_http.c. */
-int tp_http_is_hop_by_hop(const char *name, size_t n);
-
 #endif

@@ -5,6 +5,7 @@
  * X-Real-IP and Via, and the body framing (Content-Length or chunked).
  */
 #include "tp_upstream.h"
+#include "tp_http.h"
 #include "tp_upstream_int.h"
 
 static void add_header_line(tp_buf_t *b, const char *name, size_t nlen, const char *v, size_t vlen)
