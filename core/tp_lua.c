@@ -85,6 +85,10 @@ lua_State *tp_lua_new_state(char *err, size_t errlen)
     lua_pop(L, 2);
     lua_pushstring(L, h);
     lua_setglobal(L, "TURNPIKE_HOME");
+    /* Lua files through the process's bytecode cache (tp_codecache.c); a state without it
+     * still works, only slower to build */
+    if (luaL_dostring(L, "require('turnpike.codecache').install()") != 0)
+        lua_pop(L, 1);
     return L;
 }
 
