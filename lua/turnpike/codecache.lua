@@ -30,7 +30,7 @@ end)
 -- hits() -> chunks this process served from the cache so far (0 without the core)
 function _M.hits()
   if not have_core then return 0 end
-  return tonumber(ffi.C.tp_ffi_codecache_hits())
+  return (tonumber(ffi.C.tp_ffi_codecache_hits()))
 end
 
 -- install(): once per Lua state, before the modules worth caching are required
