@@ -7,6 +7,7 @@
 -- that forbid storing outright (no-store, private, Set-Cookie, Vary: *) are still never
 -- stored, because keeping them in a shared cache could hand one user's answer to another.
 local type = type
+local setmetatable = setmetatable
 local ipairs = ipairs
 local tonumber = tonumber
 local tostring = tostring
@@ -157,12 +158,25 @@ end
 --   action: BYPASS (no lookup, nothing stored), REFRESH (go to the service and store its
 --   answer, whatever is cached), LOOKUP. directives are the parsed request Cache-Control
 --   (empty unless conf.cache_control).
+-- The set of a request_method list, made once per list (weak keys: configurations go with
+-- their generation): a lookup instead of a loop on every request.
+local method_sets = setmetatable({}, { __mode = "k" })
+
+local function method_set(list)
+  local set = method_sets[list]
+  if set then return set end
+  set = {}
+  for _, m in ipairs(list) do set[m] = true end
+  method_sets[list] = set
+  return set
+end
+
+local NO_METHODS = {}
+
 function _M.request(conf, req)
-  local allowed = false
-  for _, m in ipairs(conf.request_method or {}) do
-    if m == req.method then allowed = true break end
+  if not method_set(conf.request_method or NO_METHODS)[req.method] then
+    return BYPASS, {}, "method"
   end
-  if not allowed then return BYPASS, {}, "method" end
 
   -- RFC 9111 section 3.5: a shared cache must not reuse a response to a request with
   -- Authorization. Safe only when the key tells the callers apart: a consumer the gateway
