@@ -1,327 +1,34 @@
 /*
- * tp_httpc.c - owns outbound HTTP/1.1 calls made by plugins: URL parsing, the
- * request bytes, a non-blocking TCP connection (with a TLS client engine for
- * https: tp_tls_client's, driven by tp_tls.c's record pump), the response
- * parsed with http-parser in response mode (Content-Length, chunked or
- * read-until-close), one timer bounding the connect phase and then the whole
- * exchange, the keep-alive pool (per host, port, TLS, server name and trust
- * anchors) and a small DNS cache. The FFI wrappers at the end tie a call to a
- * request.
+ * tp_httpc.c - owns the exchange of an outbound HTTP/1.1 call made by a plugin:
+ * starting it on a pooled or new connection (tp_httpc_pool.c) with the request
+ * bytes of tp_httpc_head.c, the TLS handshake for https (tp_tls_client's engine,
+ * driven by tp_tls.c's record pump), writing the request, the response parsed
+ * with http-parser in response mode (Content-Length, chunked or read-until-close),
+ * one timer bounding the connect phase and then the whole exchange, one retry of
+ * an idempotent request on a stale pooled connection, and completion. The FFI
+ * wrappers at the end tie a call to a request.
  */
 #include "tp_httpc.h"
 #include "tp_bridge.h"
+#include "tp_httpc_int.h"
 #include "tp_log.h"
 #include "tp_util.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <http_parser.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdio.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 #define READ_CHUNK 65536
 #define MAX_BODY (16 * 1024 * 1024)
 #define MAX_HEAD (64 * 1024)
-#define MAX_IDLE_PER_HOST 32
-#define IDLE_TIMEOUT_S 60.0
-#define DNS_TTL_MS 30000
-#define DNS_SLOTS 16
 #define DEFAULT_TIMEOUT_MS 60000
-
-typedef struct conn_s {
-    struct ev_loop *loop;
-    int fd;
-    ev_io rio, wio;
-    ev_timer idle_timer;
-    char host[256];
-    int port;
-    /* https: the engine, and what the pool keys on besides host:port. An
-     * unverified connection (akey 0, verify 0) never serves a verifying call. */
-    tp_tls_conn_t *tls;
-    int verify;
-    uint64_t akey;
-    char sni[256];
-    struct conn_s *prev, *next; /* idle list */
-    tp_httpc_call_t *call;      /* owner while in use */
-} conn_t;
-
-typedef struct {
-    size_t noff, nlen, voff, vlen;
-} hdr_t;
-
-struct tp_httpc_call_s {
-    struct ev_loop *loop;
-    tp_httpc_cb cb;
-    void *arg;
-    conn_t *conn;
-    char host[256];
-    int port;
-    int idempotent, is_head, keepalive;
-    int is_tls, verify, handshaking;
-    tp_tls_anchors_t *anchors; /* one reference while verifying, for new connections */
-    char sni[256];             /* "" = none (an IP literal) */
-    uint64_t deadline_ms;      /* end of the whole exchange */
-    uint64_t akey_want;        /* the anchors' content key (0 when not verifying) */
-    int connecting;            /* the timer bounds the connect phase (connect_timeout_ms) */
-    tp_buf_t out; /* the whole request, kept for one retry on a stale connection */
-    size_t sent;
-    ev_timer timer;
-    http_parser parser;
-    int reused, retried, got_bytes, complete, finished, too_large;
-    int status;
-    tp_buf_t hbuf; /* header names and values, back to back */
-    hdr_t *hdrs;
-    int nhdrs, hcap, in_value;
-    tp_buf_t body;
-    char err[TP_ERR_LEN];
-};
-
-/* Idle keep-alive connections and resolved addresses. Per process: a worker
- * process runs one loop, and every entry remembers its loop so tests with
- * several loops stay correct. */
-static conn_t *idle_head;
-
-typedef struct {
-    char host[256];
-    int port;
-    struct sockaddr_storage addr;
-    socklen_t addrlen;
-    uint64_t expires_ms;
-} dns_slot_t;
-
-static dns_slot_t dns_cache[DNS_SLOTS];
-static int dns_next;
 
 static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents);
 static void on_conn_write(struct ev_loop *loop, ev_io *io, int revents);
 
-/* ---- DNS ---------------------------------------------------------------------- */
-
-static int resolve_numeric(const char *host, int port, struct sockaddr_storage *ss,
-                           socklen_t *len)
-{
-    struct sockaddr_in *a4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)ss;
-    memset(ss, 0, sizeof(*ss));
-    if (inet_pton(AF_INET, host, &a4->sin_addr) == 1) {
-        a4->sin_family = AF_INET;
-        a4->sin_port = htons((uint16_t)port);
-        *len = sizeof(*a4);
-        return 0;
-    }
-    if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1) {
-        a6->sin6_family = AF_INET6;
-        a6->sin6_port = htons((uint16_t)port);
-        *len = sizeof(*a6);
-        return 0;
-    }
-    return -1;
-}
-
-/* Numeric addresses never touch the resolver; names go through getaddrinfo
- * (blocking, hence the cache) and are remembered for DNS_TTL_MS. */
-static int resolve(const char *host, int port, struct sockaddr_storage *ss, socklen_t *len,
-                   char *err, size_t errlen)
-{
-    if (resolve_numeric(host, port, ss, len) == 0)
-        return 0;
-    uint64_t now = tp_now_ms();
-    for (int i = 0; i < DNS_SLOTS; i++) {
-        dns_slot_t *d = &dns_cache[i];
-        if (d->port == port && d->expires_ms > now && strcmp(d->host, host) == 0) {
-            *ss = d->addr;
-            *len = d->addrlen;
-            return 0;
-        }
-    }
-    struct addrinfo hints = {0}, *res = NULL;
-    char portstr[16];
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    int rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0 || res == NULL) {
-        snprintf(err, errlen, "could not resolve host %s: %s", host, gai_strerror(rc));
-        return -EHOSTUNREACH;
-    }
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *len = res->ai_addrlen;
-    freeaddrinfo(res);
-    dns_slot_t *d = &dns_cache[dns_next];
-    dns_next = (dns_next + 1) % DNS_SLOTS;
-    snprintf(d->host, sizeof(d->host), "%s", host);
-    d->port = port;
-    d->addr = *ss;
-    d->addrlen = *len;
-    d->expires_ms = now + DNS_TTL_MS;
-    return 0;
-}
-
-/* ---- connections and the idle pool -------------------------------------------- */
-
-static void conn_close(conn_t *k)
-{
-    ev_io_stop(k->loop, &k->rio);
-    ev_io_stop(k->loop, &k->wio);
-    ev_timer_stop(k->loop, &k->idle_timer);
-    if (k->fd >= 0)
-        close(k->fd);
-    tp_tls_conn_free(k->tls);
-    free(k);
-}
-
-/* Can k serve c? Same loop, host and port, and for TLS the same server name and
- * trust anchors (a verifying call never gets an unverified connection). */
-static int conn_fits(const conn_t *k, const tp_httpc_call_t *c)
-{
-    if (k->loop != c->loop || k->port != c->port || strcmp(k->host, c->host) != 0)
-        return 0;
-    if ((k->tls != NULL) != c->is_tls)
-        return 0;
-    return k->tls == NULL || (k->verify == c->verify && k->akey == c->akey_want &&
-                              strcmp(k->sni, c->sni) == 0);
-}
-
-/* Same pool as k (for the per-pool idle limit). */
-static int conn_same_pool(const conn_t *a, const conn_t *b)
-{
-    return a->loop == b->loop && a->port == b->port && strcmp(a->host, b->host) == 0 &&
-           (a->tls != NULL) == (b->tls != NULL) && a->verify == b->verify &&
-           a->akey == b->akey && strcmp(a->sni, b->sni) == 0;
-}
-
-static void idle_unlink(conn_t *k)
-{
-    if (k->prev)
-        k->prev->next = k->next;
-    else
-        idle_head = k->next;
-    if (k->next)
-        k->next->prev = k->prev;
-    k->prev = k->next = NULL;
-}
-
-/* An idle connection that becomes readable was closed by the server (or sent
- * bytes nobody asked for): either way it cannot be reused. */
-static void on_idle_read(struct ev_loop *loop, ev_io *io, int revents)
-{
-    conn_t *k = tp_container_of(io, conn_t, rio);
-    idle_unlink(k);
-    conn_close(k);
-}
-
-static void on_idle_timeout(struct ev_loop *loop, ev_timer *t, int revents)
-{
-    conn_t *k = tp_container_of(t, conn_t, idle_timer);
-    idle_unlink(k);
-    conn_close(k);
-}
-
-static void idle_put(conn_t *k)
-{
-    int same = 0;
-    for (conn_t *i = idle_head; i; i = i->next)
-        same += conn_same_pool(i, k);
-    if (same >= MAX_IDLE_PER_HOST) {
-        conn_close(k);
-        return;
-    }
-    k->call = NULL;
-    ev_io_stop(k->loop, &k->wio);
-    ev_io_stop(k->loop, &k->rio);
-    ev_io_init(&k->rio, on_idle_read, k->fd, EV_READ);
-    ev_io_start(k->loop, &k->rio);
-    ev_timer_init(&k->idle_timer, on_idle_timeout, IDLE_TIMEOUT_S, 0.0);
-    ev_timer_start(k->loop, &k->idle_timer);
-    k->prev = NULL;
-    k->next = idle_head;
-    if (idle_head)
-        idle_head->prev = k;
-    idle_head = k;
-}
-
-static conn_t *idle_take(tp_httpc_call_t *c)
-{
-    for (conn_t *k = idle_head; k; k = k->next) {
-        if (conn_fits(k, c)) {
-            idle_unlink(k);
-            ev_io_stop(c->loop, &k->rio);
-            ev_timer_stop(c->loop, &k->idle_timer);
-            return k;
-        }
-    }
-    return NULL;
-}
-
-int tp_httpc_idle_count(struct ev_loop *loop)
-{
-    int n = 0;
-    for (conn_t *k = idle_head; k; k = k->next)
-        n += k->loop == loop;
-    return n;
-}
-
-void tp_httpc_close_idle(struct ev_loop *loop)
-{
-    conn_t *k = idle_head;
-    while (k) {
-        conn_t *next = k->next;
-        if (k->loop == loop) {
-            idle_unlink(k);
-            conn_close(k);
-        }
-        k = next;
-    }
-    memset(dns_cache, 0, sizeof(dns_cache));
-}
-
-/* A fresh non-blocking connection; 0, or -errno with err filled. */
-static int conn_open(tp_httpc_call_t *c, conn_t **out, char *err, size_t errlen)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    int rc = resolve(c->host, c->port, &ss, &sslen, err, errlen);
-    if (rc < 0)
-        return rc;
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        rc = -errno;
-        snprintf(err, errlen, "socket: %s", strerror(errno));
-        return rc;
-    }
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&ss, sslen) < 0 && errno != EINPROGRESS) {
-        rc = -errno;
-        snprintf(err, errlen, "connect to %s:%d: %s", c->host, c->port, strerror(errno));
-        close(fd);
-        return rc;
-    }
-    conn_t *k = tp_calloc(1, sizeof(*k));
-    k->loop = c->loop;
-    k->fd = fd;
-    snprintf(k->host, sizeof(k->host), "%s", c->host);
-    k->port = c->port;
-    ev_init(&k->idle_timer, on_idle_timeout);
-    if (c->is_tls) {
-        k->tls = tp_tls_client_new(c->sni[0] ? c->sni : NULL, c->verify ? c->anchors : NULL);
-        if (k->tls == NULL) {
-            snprintf(err, errlen, "tls to %s:%d: the engine would not start", c->host, c->port);
-            conn_close(k);
-            return -EPROTO;
-        }
-        k->verify = c->verify;
-        k->akey = c->akey_want;
-        snprintf(k->sni, sizeof(k->sni), "%s", c->sni);
-    }
-    *out = k;
-    return 0;
-}
+/* ---- connections -------------------------------------------------------------- */
 
 /* Attach k to c and start sending the request from its first byte (a new TLS
  * connection first connects, then shakes hands: on_conn_write drives both). */
@@ -334,112 +41,6 @@ static void conn_attach(tp_httpc_call_t *c, conn_t *k)
     ev_io_init(&k->wio, on_conn_write, k->fd, EV_WRITE);
     ev_io_init(&k->rio, on_conn_read, k->fd, EV_READ);
     ev_io_start(c->loop, &k->wio);
-}
-
-/* ---- the request bytes -------------------------------------------------------- */
-
-/* Header lines the client writes itself: framing (RFC 9112 6.1-6.3: we always
- * send a Content-Length) and connection management (RFC 9112 9.3). */
-static int own_header(const char *name, size_t n)
-{
-    return tp_strieq(name, n, "content-length") || tp_strieq(name, n, "transfer-encoding") ||
-           tp_strieq(name, n, "connection") || tp_strieq(name, n, "keep-alive");
-}
-
-static void copy_user_headers(tp_httpc_call_t *c, const tp_httpc_opts_t *o, int *has_host,
-                              int *has_ua)
-{
-    const char *p = o->headers, *end = o->headers ? o->headers + o->headers_len : NULL;
-    while (p && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *next = eol ? eol + 1 : end;
-        const char *colon = memchr(p, ':', (size_t)(next - p));
-        if (colon != NULL && colon > p) {
-            size_t n = (size_t)(colon - p);
-            *has_host |= tp_strieq(p, n, "host");
-            *has_ua |= tp_strieq(p, n, "user-agent");
-            if (!own_header(p, n)) {
-                size_t linelen = (size_t)((eol ? eol : end) - p);
-                if (linelen > 0 && p[linelen - 1] == '\r')
-                    linelen--;
-                tp_buf_append(&c->out, p, linelen);
-                tp_buf_append(&c->out, "\r\n", 2);
-            }
-        }
-        p = next;
-    }
-}
-
-static void build_request(tp_httpc_call_t *c, const tp_httpc_opts_t *o, const char *target,
-                          size_t tlen)
-{
-    int has_host = 0, has_ua = 0;
-    tp_buf_appendf(&c->out, "%s %s", o->method, target[0] == '/' ? "" : "/");
-    tp_buf_append(&c->out, target, tlen);
-    tp_buf_append(&c->out, " HTTP/1.1\r\n", 11);
-    copy_user_headers(c, o, &has_host, &has_ua);
-    if (!has_host) {
-        int v6 = strchr(c->host, ':') != NULL;
-        tp_buf_appendf(&c->out, "Host: %s%s%s", v6 ? "[" : "", c->host, v6 ? "]" : "");
-        if (c->port != (c->is_tls ? 443 : 80))
-            tp_buf_appendf(&c->out, ":%d", c->port);
-        tp_buf_append(&c->out, "\r\n", 2);
-    }
-    if (!has_ua)
-        tp_buf_appendf(&c->out, "User-Agent: turnpike\r\n");
-    /* RFC 9110 8.6: a body (or a method whose semantics expect one) gets a length */
-    if (o->body_len > 0 || strcmp(o->method, "POST") == 0 || strcmp(o->method, "PUT") == 0 ||
-        strcmp(o->method, "PATCH") == 0)
-        tp_buf_appendf(&c->out, "Content-Length: %zu\r\n", o->body_len);
-    if (!c->keepalive)
-        tp_buf_appendf(&c->out, "Connection: close\r\n");
-    tp_buf_append(&c->out, "\r\n", 2);
-    if (o->body_len > 0)
-        tp_buf_append(&c->out, o->body, o->body_len);
-}
-
-/* Split the url into host, port and request-target; 0 or -1 with err. */
-static int parse_url(tp_httpc_call_t *c, const tp_httpc_opts_t *o, const char **target,
-                     size_t *tlen, char *err, size_t errlen)
-{
-    struct http_parser_url u;
-    http_parser_url_init(&u);
-    if (http_parser_parse_url(o->url, o->url_len, 0, &u) != 0 ||
-        !(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST))) {
-        snprintf(err, errlen, "bad url: %.*s", (int)(o->url_len > 200 ? 200 : o->url_len),
-                 o->url);
-        return -1;
-    }
-    const char *schema = o->url + u.field_data[UF_SCHEMA].off;
-    size_t slen = u.field_data[UF_SCHEMA].len;
-    c->is_tls = tp_strieq(schema, slen, "https");
-    if (!c->is_tls && !tp_strieq(schema, slen, "http")) {
-        snprintf(err, errlen, "unsupported scheme: %.*s", (int)slen, schema);
-        return -1;
-    }
-    size_t hlen = u.field_data[UF_HOST].len;
-    if (hlen >= sizeof(c->host)) {
-        snprintf(err, errlen, "bad url: host too long");
-        return -1;
-    }
-    memcpy(c->host, o->url + u.field_data[UF_HOST].off, hlen);
-    c->host[hlen] = '\0';
-    c->port = (u.field_set & (1 << UF_PORT)) ? u.port : c->is_tls ? 443 : 80;
-    if (u.field_set & (1 << UF_PATH)) {
-        *target = o->url + u.field_data[UF_PATH].off;
-        *tlen = o->url_len - u.field_data[UF_PATH].off;
-    } else if (u.field_set & (1 << UF_QUERY)) {
-        *target = o->url + u.field_data[UF_QUERY].off - 1; /* "?q": build_request adds "/" */
-        *tlen = o->url_len - u.field_data[UF_QUERY].off + 1;
-    } else {
-        *target = "/";
-        *tlen = 1;
-    }
-    /* the fragment never goes on the wire (RFC 9110 7.1) */
-    const char *hash = memchr(*target, '#', *tlen);
-    if (hash)
-        *tlen = (size_t)(hash - *target);
-    return 0;
 }
 
 /* ---- the response ------------------------------------------------------------- */
@@ -543,9 +144,9 @@ static void finish(tp_httpc_call_t *c, const char *errstr)
         int reuse = errstr == NULL && c->keepalive && http_should_keep_alive(&c->parser) &&
                     !(k->tls && tp_tls_want_write(k->tls));
         if (reuse)
-            idle_put(k);
+            tp_httpc__idle_put(k);
         else
-            conn_close(k);
+            tp_httpc__conn_close(k);
     }
     if (errstr != NULL && errstr != c->err)
         snprintf(c->err, sizeof(c->err), "%s", errstr);
@@ -559,12 +160,12 @@ static int retry_stale(tp_httpc_call_t *c)
 {
     if (!c->reused || c->retried || c->got_bytes || !c->idempotent)
         return 0;
-    conn_close(c->conn);
+    tp_httpc__conn_close(c->conn);
     c->conn = NULL;
     c->retried = 1;
     c->reused = 0;
     conn_t *k;
-    if (conn_open(c, &k, c->err, sizeof(c->err)) < 0)
+    if (tp_httpc__conn_open(c, &k, c->err, sizeof(c->err)) < 0)
         return 0;
     response_reset(c);
     conn_attach(c, k);
@@ -828,17 +429,17 @@ tp_httpc_call_t *tp_httpc_start(struct ev_loop *loop, const tp_httpc_opts_t *o, 
     c->keepalive = o->keepalive;
     c->is_head = strcmp(o->method, "HEAD") == 0;
     c->idempotent = idempotent(o->method);
-    if (parse_url(c, o, &target, &tlen, err, errlen) < 0)
+    if (tp_httpc__parse_url(c, o, &target, &tlen, err, errlen) < 0)
         goto fail;
     if (c->is_tls && tls_settings(c, o, err, errlen) < 0)
         goto fail;
-    build_request(c, o, target, tlen);
+    tp_httpc__build_request(c, o, target, tlen);
     response_reset(c);
 
-    conn_t *k = idle_take(c);
+    conn_t *k = tp_httpc__idle_take(c);
     if (k != NULL) {
         c->reused = 1;
-    } else if (conn_open(c, &k, err, errlen) < 0) {
+    } else if (tp_httpc__conn_open(c, &k, err, errlen) < 0) {
         goto fail;
     }
     int ms = o->timeout_ms > 0 ? o->timeout_ms : DEFAULT_TIMEOUT_MS;
@@ -862,7 +463,7 @@ void tp_httpc_free(tp_httpc_call_t *c)
         return;
     ev_timer_stop(c->loop, &c->timer);
     if (c->conn != NULL)
-        conn_close(c->conn);
+        tp_httpc__conn_close(c->conn);
     tp_tls_anchors_release(c->anchors);
     tp_buf_free(&c->out);
     tp_buf_free(&c->hbuf);
