@@ -11,13 +11,10 @@
 #include "tp_httpc.h"
 #include "tp_bridge.h"
 #include "tp_httpc_int.h"
-#include "tp_log.h"
 #include "tp_util.h"
 
-#include <fcntl.h>
 #include <http_parser.h>
 #include <stdio.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #define READ_CHUNK 65536

@@ -100,7 +100,7 @@ int tp_httpc__parse_url(tp_httpc_call_t *c, const tp_httpc_opts_t *o, const char
         *target = o->url + u.field_data[UF_PATH].off;
         *tlen = o->url_len - u.field_data[UF_PATH].off;
     } else if (u.field_set & (1 << UF_QUERY)) {
-        *target = o->url + u.field_data[UF_QUERY].off - 1; /* "?q": build_request adds "/" */
+        *target = o->url + u.field_data[UF_QUERY].off - 1; /* "?q": tp_httpc__build_request adds "/" */
         *tlen = o->url_len - u.field_data[UF_QUERY].off + 1;
     } else {
         *target = "/";
