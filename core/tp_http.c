@@ -15,6 +15,7 @@
 #include "tp_http_int.h"
 #include "tp_log.h"
 #include "tp_tls.h"
+#include "tp_tunnel.h"
 #include "tp_upstream.h"
 #include "tp_util.h"
 
@@ -92,6 +93,10 @@ static void conn_close(tp_conn_t *c)
 {
     if (c->dead)
         return;
+    if (c->tunnel) {
+        tp_tunnel_close(c->tunnel); /* closes both sides, then this connection */
+        return;
+    }
     tp_req_t *r = c->req;
     c->req = NULL;
     if (r) {
@@ -414,6 +419,10 @@ static int on_headers_complete(http_parser *p)
     }
     if (!r->has_body)
         r->body_done = 1;
+    /* RFC 9110 section 7.8: http-parser saw Upgrade and a Connection naming it.
+     * Only a bodiless GET is tunnelled (RFC 6455 section 4.1). */
+    if (p->upgrade && p->method == HTTP_GET && !r->has_body)
+        r->upgrade = 1;
     size_t max = c->w->node.client_max_body_size;
     if (max && r->content_length > 0 && (uint64_t)r->content_length > max) {
         r->status = 413;
@@ -746,10 +755,42 @@ void tp_http_drain(tp_worker_t *w)
     tp_conn_t *c = w->conns;
     while (c) {
         tp_conn_t *next = c->next;
-        if (c->req == NULL && tp_buf_size(&c->out) == 0)
-            conn_close(c);
+        if (c->tunnel || (c->req == NULL && tp_buf_size(&c->out) == 0))
+            conn_close(c); /* a tunnel has no request to finish: it ends now */
         else
             c->closing = 1; /* finish the request in flight, then close */
         c = next;
     }
+}
+
+ssize_t tp_http__conn_recv(tp_conn_t *c, char *buf, size_t len)
+{
+    return conn_recv(c, buf, len);
+}
+
+ssize_t tp_http__conn_send(tp_conn_t *c, const char *p, size_t n)
+{
+    return conn_send(c, p, n);
+}
+
+void tp_http__conn_close(tp_conn_t *c)
+{
+    conn_close(c);
+}
+
+/* The parser stopped on the last line feed of the upgrade request's head (paused in
+ * on_headers_complete); run it over that byte, so that what follows in `in` is the
+ * new protocol's first bytes. http-parser ends an upgrade message there and takes
+ * nothing after it. */
+void tp_http__end_upgrade_head(tp_conn_t *c)
+{
+    if (tp_buf_size(&c->in) == 0 || !c->parser.upgrade)
+        return;
+    c->in_parser = 1;
+    size_t used =
+        http_parser_execute(&c->parser, &settings, tp_buf_data(&c->in), tp_buf_size(&c->in));
+    c->in_parser = 0;
+    if (HTTP_PARSER_ERRNO(&c->parser) == HPE_PAUSED)
+        http_parser_pause(&c->parser, 0);
+    tp_buf_consume(&c->in, used);
 }

@@ -33,6 +33,7 @@ struct tp_conn_s {
     int in_parser;     /* inside http_parser_execute: never re-enter it */
     int dead;          /* closed; freed by tp_http_reap after this loop iteration */
     tp_conn_t *dead_next;
+    struct tp_tunnel_s *tunnel; /* set once the connection is an upgraded tunnel (tp_tunnel.c) */
     tp_conn_t *prev, *next;
     /* header being parsed */
     tp_buf_t hname, hvalue;

@@ -22,4 +22,13 @@ const char *tp_http__status_text(int status);
 /** One JSON access-log line for the request. */
 void tp_http__access_log(tp_req_t *r);
 
+/** conn_recv: read(2), or the plaintext of the TLS records that arrived. */
+ssize_t tp_http__conn_recv(tp_conn_t *c, char *buf, size_t len);
+/** conn_send: write(2), or through the TLS engine. */
+ssize_t tp_http__conn_send(tp_conn_t *c, const char *p, size_t n);
+/** Close the connection now (its request, if any, is detached and finishes on its own). */
+void tp_http__conn_close(tp_conn_t *c);
+/** Consume the rest of an upgrade request's head, leaving only the new protocol's bytes in `in`. */
+void tp_http__end_upgrade_head(tp_conn_t *c);
+
 #endif

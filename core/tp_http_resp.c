@@ -123,14 +123,18 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
     tp_buf_puts(b, tp_http__status_text(r->status));
     TP_BUF_LIT(b, "\r\n");
     int has_server = 0;
-    /* RFC 9110 section 15.5.22: a 426 names the protocol to switch to in Upgrade */
-    int upgrade = r->status == 426 && r->resp_source != TP_SRC_SERVICE;
+    /* RFC 9110 section 15.5.22: a 426 names the protocol to switch to in Upgrade; a
+     * 101 (section 15.2.2) names the one switched to, with Connection: Upgrade */
+    int switching = r->status == 101;
+    int upgrade = switching || (r->status == 426 && r->resp_source != TP_SRC_SERVICE);
     int conn_tokens = tp_headers_conn_tokens(&r->resp_headers);
     for (int i = 0; i < r->resp_headers.n; i++) {
         tp_header_t *h = &r->resp_headers.items[i];
         int keep = upgrade && h->nlen == 7 && tp_strieq(h->name, h->nlen, "upgrade");
-        if (h->deleted || (tp_http_is_hop_by_hop(h->name, h->nlen) && !keep) ||
-            (conn_tokens && tp_headers_conn_listed(&r->resp_headers, h->name, h->nlen)) ||
+        int hop = !keep && (tp_http_is_hop_by_hop(h->name, h->nlen) ||
+                            (conn_tokens &&
+                             tp_headers_conn_listed(&r->resp_headers, h->name, h->nlen)));
+        if (h->deleted || hop ||
             (h->nlen == 14 && tp_strieq(h->name, h->nlen, "content-length")) ||
             (h->nlen == 4 && tp_strieq(h->name, h->nlen, "date")))
             continue;
@@ -158,7 +162,9 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
     }
     if (c->w->draining)
         r->keepalive = 0;
-    if (!r->keepalive)
+    if (switching)
+        TP_BUF_LIT(b, "Connection: Upgrade\r\n"); /* the connection becomes a tunnel */
+    else if (!r->keepalive)
         tp_buf_puts(b, upgrade ? "Connection: Upgrade, close\r\n" : "Connection: close\r\n");
     else if (r->http_major == 1 && r->http_minor == 0)
         TP_BUF_LIT(b, "Connection: keep-alive\r\n");

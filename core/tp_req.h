@@ -85,6 +85,7 @@ typedef struct tp_req_s {
     char *host;           /* Host header without port, lower case */
     int keepalive;
     int expect_continue;
+    int upgrade;          /* a GET asking to switch protocols (Connection: upgrade + Upgrade) */
     int has_body;         /* Content-Length > 0 or chunked */
     int64_t content_length; /* -1 when unknown (chunked) */
     uint64_t body_received;

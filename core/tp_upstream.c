@@ -11,6 +11,7 @@
 #include "tp_http.h"
 #include "tp_log.h"
 #include "tp_tls.h"
+#include "tp_tunnel.h"
 #include "tp_upstream_int.h"
 #include "tp_util.h"
 
@@ -188,7 +189,12 @@ static int on_resp_headers_complete(http_parser *p)
         return 0;
     if (u->in_value || tp_buf_size(&u->hname))
         commit_header(u);
-    if (p->status_code >= 100 && p->status_code < 200) {
+    if (p->status_code == 101) {
+        /* RFC 9110 section 15.2.2: a switch only answers a request that asked for it */
+        if (!r->upgrade || !p->upgrade)
+            return -1;
+        u->upgraded = 1;
+    } else if (p->status_code >= 100 && p->status_code < 200) {
         /* interim responses are not forwarded: wait for the final one */
         r->svc_headers.n = 0;
         return 0;
@@ -249,6 +255,20 @@ static void finish_response(tp_upconn_t *u)
     tp_http_response_end(r);
 }
 
+/* 101 Switching Protocols: the head is queued for the client; both connections
+ * become a byte tunnel (tp_tunnel.c), starting with what followed the head. */
+static void switch_protocols(tp_upconn_t *u, const char *rest, size_t n)
+{
+    tp_req_t *r = u->req;
+    if (r->conn == NULL) {
+        r->up = NULL;
+        tp_upstream__conn_free(u);
+        tp_http_response_end(r);
+        return;
+    }
+    tp_tunnel_start(r, u, rest, n);
+}
+
 /* Feed bytes (n == 0 means EOF) to the response parser. Returns 1 when the
  * exchange ended (u is gone, and r may be), 0 while it goes on. */
 static int feed(tp_upconn_t *u, const char *data, size_t n)
@@ -265,6 +285,10 @@ static int feed(tp_upconn_t *u, const char *data, size_t n)
     enum http_errno e = HTTP_PARSER_ERRNO(&u->parser);
     if (e == HPE_PAUSED) {
         http_parser_pause(&u->parser, 0);
+        if (u->upgraded && u->resp_done) {
+            switch_protocols(u, data + used, n - used);
+            return 1;
+        }
         if (u->resp_done) {
             finish_response(u);
             return 1;
@@ -647,4 +671,14 @@ static void fail(tp_req_t *r, int status, const char *msg, int retryable)
         }
     }
     defer_error(r, status, msg);
+}
+
+ssize_t tp_upstream__send(tp_upconn_t *u, const char *p, size_t n)
+{
+    return up_send(u, p, n);
+}
+
+ssize_t tp_upstream__recv(tp_upconn_t *u, char *buf, size_t len)
+{
+    return up_recv(u, buf, len);
 }

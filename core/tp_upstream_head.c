@@ -77,6 +77,15 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
         if (!skip_client_header(r, h, conn_tokens))
             add_header_line(b, h->name, h->nlen, h->value, h->vlen);
     }
+    if (r->upgrade) {
+        /* RFC 9110 section 7.8: Upgrade is hop-by-hop, so the gateway asks the upstream
+         * itself, with the protocols the client named */
+        tp_header_t *up = tp_headers_find(&r->headers, "upgrade", 7);
+        if (up) {
+            add_header_line(b, "Upgrade", 7, up->value, up->vlen);
+            TP_BUF_LIT(b, "Connection: Upgrade\r\n");
+        }
+    }
     /* X-Forwarded-For keeps what the client sent and appends the peer address;
      * X-Real-IP is always the peer, never what the client claims. */
     tp_header_t *xff = tp_headers_find(&r->headers, "x-forwarded-for", 15);

@@ -54,6 +54,7 @@ struct tp_upconn_s {
     ev_timer resume;    /* feeds bytes held back while the client was full */
     tp_buf_t hname, hvalue;
     int in_value;
+    int upgraded;       /* answered 101 to an upgrade: becomes a tunnel, never pooled */
 };
 
 /** The pool of a target (host:port, and for TLS the name and anchors key); made on first use. */
@@ -71,5 +72,9 @@ int tp_upstream__resolve(tp_uppool_t *p, char *err, size_t errlen);
 void tp_upstream__conn_free(tp_upconn_t *u);
 /** Append the request head for r to u->out and set u's body framing flags. */
 void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r);
+/** up_send: send(2), or through the TLS engine. */
+ssize_t tp_upstream__send(tp_upconn_t *u, const char *p, size_t n);
+/** up_recv: recv(2), or the plaintext of the TLS records that arrived. */
+ssize_t tp_upstream__recv(tp_upconn_t *u, char *buf, size_t len);
 
 #endif

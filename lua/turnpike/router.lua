@@ -281,6 +281,10 @@ local function compile_route(route, idx)
   end
   if not is_empty(route.protocols) then
     base.protocols = set_of(route.protocols)
+    -- ws/wss routes take the Upgrade requests that arrive over http/https (the core
+    -- tunnels them once the upstream answers 101); http/https routes take them too
+    if base.protocols.ws then base.protocols.http = true end
+    if base.protocols.wss then base.protocols.https = true end
     -- as Kong: an https-only route matches plain requests too, which then get its
     -- https_redirect_status_code (426 or a redirect) rather than a 404
     if base.protocols.https and not base.protocols.http then

@@ -139,11 +139,13 @@ end
 
 -- only_schemes(protocols) -> nil when a plugin runs for http and https requests alike (the
 -- default), else the set of the two it runs for: Kong's plugin `protocols` ("the request
--- protocols that will trigger this plugin")
+-- protocols that will trigger this plugin"); ws/wss count as http/https (an upgrade arrives
+-- over either)
 local function only_schemes(protocols)
   if type(protocols) ~= "table" then return nil end
   local set = {}
   for _, p in ipairs(protocols) do
+    if p == "ws" then p = "http" elseif p == "wss" then p = "https" end
     if p == "http" or p == "https" then set[p] = true end
   end
   if set.http and set.https then return nil end

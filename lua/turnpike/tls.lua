@@ -104,7 +104,7 @@ function _M.upstream_anchors(cfg, log)
   local ca_by_id = {}
   for _, ca in ipairs(cfg.ca_certificates or {}) do ca_by_id[ca.id] = ca.cert end
   for _, s in ipairs(cfg.services or {}) do
-    if s.protocol == "https" and s.tls_verify then
+    if (s.protocol == "https" or s.protocol == "wss") and s.tls_verify then
       local ids = s.ca_certificates
       local key = (ids and #ids > 0) and table.concat(ids, ",") or "*"
       if sets[key] == nil then

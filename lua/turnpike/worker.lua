@@ -114,9 +114,9 @@ end
 local function proxy(r, ctx)
   local service = ctx.service
   local protocol = service.protocol
-  if protocol == "https" then
+  if protocol == "https" or protocol == "wss" then
     backend.set_tls(r, tls_anchors[service]) -- no anchors: tls_verify is off
-  elseif protocol ~= "http" and protocol ~= nil then
+  elseif protocol ~= "http" and protocol ~= "ws" and protocol ~= nil then
     return backend.resp_exit(r, 502, ERR_UNSUPPORTED, JSON_HEADERS)
   end
   local targets, retry_after = balancer:targets(ctx, service, r)

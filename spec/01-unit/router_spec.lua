@@ -193,6 +193,13 @@ local CASES = {
     { R("plain", { paths = { "/s" }, protocols = { "http" } }) }, { path = "/s", scheme = "https" }, { route = false } },
   { "https-only route matches https",
     { R("tls", { paths = { "/s" }, protocols = { "https" } }) }, { path = "/s", scheme = "https" }, { route = "tls" } },
+  -- ws/wss routes take the upgrade requests that arrive over http/https
+  { "ws route matches http",
+    { R("ws", { paths = { "/s" }, protocols = { "ws" } }) }, { path = "/s", scheme = "http" }, { route = "ws" } },
+  { "ws route does not match https",
+    { R("ws", { paths = { "/s" }, protocols = { "ws" } }) }, { path = "/s", scheme = "https" }, { route = false } },
+  { "wss route matches https",
+    { R("wss", { paths = { "/s" }, protocols = { "wss" } }) }, { path = "/s", scheme = "https" }, { route = "wss" } },
 
   -- strip_path and path_handling (Kong's documented table, service path /s)
   { "v0 strip: /s + /tv0req -> /s/req",
