@@ -346,14 +346,7 @@ void tp_ffi_resp_exit(tp_req_t *r, int status, const char *body, size_t n)
     tp_buf_reset(&r->exit_body);
     tp_buf_append(&r->exit_body, body, n);
     /* queued header operations become this response's headers */
-    for (int i = 0; i < r->resp_ops.n; i++) {
-        tp_header_t *op = &r->resp_ops.items[i];
-        if (op->op != TP_HOP_ADD)
-            tp_headers_clear(&r->resp_headers, op->name, op->nlen);
-        if (op->op != TP_HOP_CLEAR)
-            tp_headers_add(r->pool, &r->resp_headers, op->name, op->nlen, op->value, op->vlen);
-    }
-    r->resp_ops.n = 0;
+    tp_headers_apply_ops(r->pool, &r->resp_headers, &r->resp_ops);
 }
 
 /* ---- waiting ---------------------------------------------------------------------- */

@@ -9,8 +9,8 @@
 #include <unistd.h>
 #include "tp_worker.h"
 
-void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t nlen,
-                    const char *value, size_t vlen)
+/* a new slot at the end of h (the array grows in the pool) */
+static tp_header_t *append_slot(tp_pool_t *pool, tp_headers_t *h)
 {
     if (h->n == h->cap) {
         int cap = h->cap ? h->cap * 2 : 16;
@@ -20,13 +20,39 @@ void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t n
         h->items = items;
         h->cap = cap;
     }
-    tp_header_t *x = &h->items[h->n++];
+    return &h->items[h->n++];
+}
+
+void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t nlen,
+                    const char *value, size_t vlen)
+{
+    tp_header_t *x = append_slot(pool, h);
     x->name = tp_pool_strndup(pool, name, nlen);
     x->value = tp_pool_strndup(pool, value, vlen);
     x->nlen = (uint32_t)nlen;
     x->vlen = (uint32_t)vlen;
     x->deleted = 0;
     x->op = TP_HOP_SET;
+}
+
+static void headers_push(tp_pool_t *pool, tp_headers_t *h, const tp_header_t *from)
+{
+    tp_header_t *x = append_slot(pool, h);
+    *x = *from;
+    x->deleted = 0;
+    x->op = TP_HOP_SET;
+}
+
+void tp_headers_apply_ops(tp_pool_t *pool, tp_headers_t *dst, tp_headers_t *ops)
+{
+    for (int i = 0; i < ops->n; i++) {
+        tp_header_t *op = &ops->items[i];
+        if (op->op != TP_HOP_ADD)
+            tp_headers_clear(dst, op->name, op->nlen);
+        if (op->op != TP_HOP_CLEAR)
+            headers_push(pool, dst, op); /* name and value already live in the pool */
+    }
+    ops->n = 0;
 }
 
 /* Header names compare case-insensitively, and "_" in the asked name matches "-"

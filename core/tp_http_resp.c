@@ -100,14 +100,7 @@ static int no_body_status(int status)
 /* Apply set/add/clear operations queued by plugins before the headers existed. */
 static void apply_resp_ops(tp_req_t *r)
 {
-    for (int i = 0; i < r->resp_ops.n; i++) {
-        tp_header_t *op = &r->resp_ops.items[i];
-        if (op->op != TP_HOP_ADD)
-            tp_headers_clear(&r->resp_headers, op->name, op->nlen);
-        if (op->op != TP_HOP_CLEAR)
-            tp_headers_add(r->pool, &r->resp_headers, op->name, op->nlen, op->value, op->vlen);
-    }
-    r->resp_ops.n = 0;
+    tp_headers_apply_ops(r->pool, &r->resp_headers, &r->resp_ops);
 }
 
 /* Status line and headers. content_length < 0 means: chunked if the client

@@ -162,6 +162,9 @@ const char *tp_req_id(tp_req_t *r);
 /** Append a header to a list (name/value copied into the pool). */
 void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t nlen,
                     const char *value, size_t vlen);
+/** Apply queued set/add/clear operations (ops, whose names and values live in pool) to dst,
+ * in order, then empty ops. */
+void tp_headers_apply_ops(tp_pool_t *pool, tp_headers_t *dst, tp_headers_t *ops);
 /** First live header with that name (case-insensitive), or NULL. */
 tp_header_t *tp_headers_find(tp_headers_t *h, const char *name, size_t nlen);
 /** Header names equal ignoring case, with "_" matching "-". */
