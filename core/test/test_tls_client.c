@@ -4,11 +4,11 @@
  * over a socketpair between tp_tls_client_new and the server engine of tp_tls.c:
  * a chain to the right CA passes, a wrong CA, another name and a server that is
  * not TLS fail with BearSSL's code, and "no verification" accepts any certificate.
- * The certificates (EC P-256, valid for 100 years) were made once with the openssl
- * CLI: a CA, "up.test" signed by it, and an unrelated CA.
+ * The certificates are those of tp_test_certs.h.
  */
 #include "tp_tls.h"
 #include "tp_test.h"
+#include "tp_test_certs.h"
 
 #include <bearssl.h>
 #include <errno.h>
@@ -17,49 +17,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-static const char CA_CRT[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBjTCCATOgAwIBAgIUftNcEbs9A4gtPa74sz860Fx6zTgwCgYIKoZIzj0EAwIw\n"
-    "GzEZMBcGA1UEAwwQdHVybnBpa2UtdW5pdC1jYTAgFw0yNjExMjYwNTUzNTRaGA8y\n"
-    "MTI2MTEwMjA1NTM1NFowGzEZMBcGA1UEAwwQdHVybnBpa2UtdW5pdC1jYTBZMBMG\n"
-    "ByqGSM49AgEGCCqGSM49AwEHA0IABEvScjEmf0iX9s5xPuS9SaMwsmHhK9uRnFzJ\n"
-    "jFXJexA8WhHa7zT+V9wxsqE7hpnjLXA2z1JXTT7wGCJR1sUpPIWjUzBRMB0GA1Ud\n"
-    "DgQWBBSgXhUZE3b5N1T4NJqVg2PDknrliDAfBgNVHSMEGDAWgBSgXhUZE3b5N1T4\n"
-    "NJqVg2PDknrliDAPBgNVHRMBAf8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQDN\n"
-    "GUfhU3+//23cCfKjYphKkTlJqgCsmDlL7dRH+EIOXgIgbSqP6tHzvHd2nByiGtiV\n"
-    "rnaWiGF2+7f2hIpGu9pcEF8=\n"
-    "-----END CERTIFICATE-----\n";
-static const char UP_CRT[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBkTCCATigAwIBAgIUD2nf0O1jSHH84u7SjEdDMtkWbEIwCgYIKoZIzj0EAwIw\n"
-    "GzEZMBcGA1UEAwwQdHVybnBpa2UtdW5pdC1jYTAgFw0yNjExMjYwNTUzNTRaGA8y\n"
-    "MTI2MTEwMjA1NTM1NFowEjEQMA4GA1UEAwwHdXAudGVzdDBZMBMGByqGSM49AgEG\n"
-    "CCqGSM49AwEHA0IABDE9fxsFci2omm0bf0XlKSjtDipXbA0bmtvemR2xs9cNX6W8\n"
-    "QznRaRcP4feDPRaH37qGIGGpjhA2PpWQCUly7CqjYTBfMBIGA1UdEQQLMAmCB3Vw\n"
-    "LnRlc3QwCQYDVR0TBAIwADAdBgNVHQ4EFgQUt6CKZiF4w20T9XyDRXgmIqSn7ysw\n"
-    "HwYDVR0jBBgwFoAUoF4VGRN2+TdU+DSalYNjw5J65YgwCgYIKoZIzj0EAwIDRwAw\n"
-    "RAIgAMkhqoi5seX6U1kaXKqhteQj373VLxgoqOpCwrDvkRICIGhY/rYxpmGNO2Qa\n"
-    "taw8kUmSfQBSMDuwDdOOr1WXj/vy\n"
-    "-----END CERTIFICATE-----\n";
-static const char UP_KEY[] =
-    "-----BEGIN PRIVATE KEY-----\n"
-    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgIEwp71pvdXZQxaUa\n"
-    "8wWxht8KaxR3YvvFUlDAqf29AW6hRANCAAQxPX8bBXItqJptG39F5Sko7Q4qV2wN\n"
-    "G5rb3pkdsbPXDV+lvEM50WkXD+H3gz0Wh9+6hiBhqY4QNj6VkAlJcuwq\n"
-    "-----END PRIVATE KEY-----\n";
-static const char OTHER_CRT[] =
-    "-----BEGIN CERTIFICATE-----\n"
-    "MIIBfTCCASOgAwIBAgIUEBsOZeHT2U0TAoUyVGbvnd6RUywwCgYIKoZIzj0EAwIw\n"
-    "EzERMA8GA1UEAwwIb3RoZXItY2EwIBcNMjYxMTI2MDU1MzU0WhgPMjEyNjExMDIw\n"
-    "NTUzNTRaMBMxETAPBgNVBAMMCG90aGVyLWNhMFkwEwYHKoZIzj0CAQYIKoZIzj0D\n"
-    "AQcDQgAE0SbHIy9YAfCydWzJ0RUNIjeRnJFyn+Hz9E+H2GhOuqmJ5gFAZfVrXi5Q\n"
-    "nbwFYkartnJm0nvJMIpKzVgmd7dwTKNTMFEwHQYDVR0OBBYEFE4eFmzIORxJZSe1\n"
-    "6z61yfuM8JgVMB8GA1UdIwQYMBaAFE4eFmzIORxJZSe16z61yfuM8JgVMA8GA1Ud\n"
-    "EwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgHfybGGUPvhC4hZe/kjWnj2Ok\n"
-    "H0A5TZKYosrKmvDFCg0CIQDMFF/HyN2CDWdZZlXcWKiv7zSA6oJF9S0YsMxbesTX\n"
-    "vg==\n"
-    "-----END CERTIFICATE-----\n";
 
 #define LEN(s) (sizeof(s) - 1)
 
@@ -90,16 +47,16 @@ static void test_anchors(void)
     tp_tls_anchors_t *a = tp_tls_anchors_new();
     TP_CHECK(tp_tls_anchors_count(a) == 0);
     uint64_t empty = tp_tls_anchors_key(a);
-    TP_CHECK(tp_tls_anchors_add_pem(a, CA_CRT, LEN(CA_CRT), err, sizeof(err)) == 1);
+    TP_CHECK(tp_tls_anchors_add_pem(a, TEST_CA_CRT, LEN(TEST_CA_CRT), err, sizeof(err)) == 1);
     TP_CHECK(tp_tls_anchors_count(a) == 1);
     TP_CHECK(tp_tls_anchors_key(a) != empty);
 
     /* the same content gives the same key (pools survive reloads); other content not */
     tp_tls_anchors_t *b = tp_tls_anchors_new();
-    TP_CHECK(tp_tls_anchors_add_pem(b, CA_CRT, LEN(CA_CRT), err, sizeof(err)) == 1);
+    TP_CHECK(tp_tls_anchors_add_pem(b, TEST_CA_CRT, LEN(TEST_CA_CRT), err, sizeof(err)) == 1);
     TP_CHECK(tp_tls_anchors_key(a) == tp_tls_anchors_key(b));
     char two[4096];
-    snprintf(two, sizeof(two), "%s\n%s", OTHER_CRT, UP_CRT);
+    snprintf(two, sizeof(two), "%s\n%s", TEST_OTHER_CRT, TEST_UP_CRT);
     TP_CHECK(tp_tls_anchors_add_pem(b, two, strlen(two), err, sizeof(err)) == 2);
     TP_CHECK(tp_tls_anchors_count(b) == 3);
     TP_CHECK(tp_tls_anchors_key(a) != tp_tls_anchors_key(b));
@@ -109,7 +66,7 @@ static void test_anchors(void)
     TP_CHECK(strstr(err, "not valid PEM") != NULL);
     static const char bogus[] = "-----BEGIN CERTIFICATE-----\nAAECAwQFBgcICQ==\n-----END CERTIFICATE-----\n";
     char mixed[4096];
-    snprintf(mixed, sizeof(mixed), "%s%s", OTHER_CRT, bogus);
+    snprintf(mixed, sizeof(mixed), "%s%s", TEST_OTHER_CRT, bogus);
     TP_CHECK(tp_tls_anchors_add_pem(a, mixed, strlen(mixed), err, sizeof(err)) < 0);
     TP_CHECK(strstr(err, "certificate 2: not a valid X.509") != NULL);
     TP_CHECK(tp_tls_anchors_count(a) == 1);
@@ -117,9 +74,9 @@ static void test_anchors(void)
     TP_CHECK(strstr(err, "/nonexistent/ca.pem") != NULL);
 
     /* the Lua entry point: PEM without a certificate is an error there */
-    TP_CHECK(tp_ffi_tls_anchors_new(NULL, UP_KEY, LEN(UP_KEY), err, sizeof(err)) == NULL);
+    TP_CHECK(tp_ffi_tls_anchors_new(NULL, TEST_UP_KEY, LEN(TEST_UP_KEY), err, sizeof(err)) == NULL);
     TP_CHECK(strstr(err, "no CERTIFICATE") != NULL);
-    tp_tls_anchors_t *c = tp_ffi_tls_anchors_new(NULL, CA_CRT, LEN(CA_CRT), err, sizeof(err));
+    tp_tls_anchors_t *c = tp_ffi_tls_anchors_new(NULL, TEST_CA_CRT, LEN(TEST_CA_CRT), err, sizeof(err));
     TP_CHECK(c != NULL && tp_tls_anchors_key(c) == tp_tls_anchors_key(a));
     tp_ffi_tls_anchors_free(c);
 
@@ -153,9 +110,9 @@ static int exchange(const char *name, tp_tls_anchors_t *anchors, int drop_anchor
     fcntl(sv[0], F_SETFL, O_NONBLOCK);
     fcntl(sv[1], F_SETFL, O_NONBLOCK);
     char err[256], chain[4096];
-    snprintf(chain, sizeof(chain), "%s%s", UP_CRT, CA_CRT);
+    snprintf(chain, sizeof(chain), "%s%s", TEST_UP_CRT, TEST_CA_CRT);
     tp_tls_store_t *s = tp_tls_store_new();
-    TP_CHECK(tp_tls_store_add(s, chain, strlen(chain), UP_KEY, LEN(UP_KEY), NULL, 0, NULL, 0,
+    TP_CHECK(tp_tls_store_add(s, chain, strlen(chain), TEST_UP_KEY, LEN(TEST_UP_KEY), NULL, 0, NULL, 0,
                               NULL, 0, err, sizeof(err)) == 0);
     tp_tls_conn_t *srv = tp_tls_conn_new(s);
     tp_tls_conn_t *cli = tp_tls_client_new(name, anchors);
@@ -207,18 +164,18 @@ static int exchange(const char *name, tp_tls_anchors_t *anchors, int drop_anchor
 
 static void test_verified_chain(void)
 {
-    tp_tls_anchors_t *ca = anchors_of(CA_CRT, LEN(CA_CRT));
+    tp_tls_anchors_t *ca = anchors_of(TEST_CA_CRT, LEN(TEST_CA_CRT));
     char saw[256] = "?";
     TP_CHECK(exchange("up.test", ca, 0, 0, saw, sizeof(saw)) == 0);
     TP_CHECK(strcmp(saw, "up.test") == 0); /* SNI went out */
     /* the CA among others in a bundle */
     char bundle[4096];
-    snprintf(bundle, sizeof(bundle), "%s%s", OTHER_CRT, CA_CRT);
+    snprintf(bundle, sizeof(bundle), "%s%s", TEST_OTHER_CRT, TEST_CA_CRT);
     tp_tls_anchors_t *both = anchors_of(bundle, strlen(bundle));
     TP_CHECK(exchange("UP.test", both, 0, 0, NULL, 0) == 0);
     tp_tls_anchors_release(both);
     /* a non-CA anchor is trusted as that very server certificate */
-    tp_tls_anchors_t *leaf = anchors_of(UP_CRT, LEN(UP_CRT));
+    tp_tls_anchors_t *leaf = anchors_of(TEST_UP_CRT, LEN(TEST_UP_CRT));
     TP_CHECK(exchange("up.test", leaf, 0, 0, NULL, 0) == 0);
     tp_tls_anchors_release(leaf);
     tp_tls_anchors_release(ca);
@@ -226,11 +183,11 @@ static void test_verified_chain(void)
 
 static void test_verify_failures(void)
 {
-    tp_tls_anchors_t *other = anchors_of(OTHER_CRT, LEN(OTHER_CRT));
+    tp_tls_anchors_t *other = anchors_of(TEST_OTHER_CRT, LEN(TEST_OTHER_CRT));
     TP_CHECK(exchange("up.test", other, 0, 0, NULL, 0) == BR_ERR_X509_NOT_TRUSTED);
     tp_tls_anchors_release(other);
 
-    tp_tls_anchors_t *ca = anchors_of(CA_CRT, LEN(CA_CRT));
+    tp_tls_anchors_t *ca = anchors_of(TEST_CA_CRT, LEN(TEST_CA_CRT));
     TP_CHECK(exchange("other.test", ca, 0, 0, NULL, 0) == BR_ERR_X509_BAD_SERVER_NAME);
     tp_tls_anchors_release(ca);
 
@@ -263,7 +220,7 @@ static void test_not_tls(void)
 /* A pooled connection outlives its generation: the anchors go with the last holder. */
 static void test_anchors_outlive_caller(void)
 {
-    tp_tls_anchors_t *ca = anchors_of(CA_CRT, LEN(CA_CRT));
+    tp_tls_anchors_t *ca = anchors_of(TEST_CA_CRT, LEN(TEST_CA_CRT));
     TP_CHECK(exchange("up.test", ca, 1, 0, NULL, 0) == 0);
 }
 

@@ -1,7 +1,7 @@
 /*
  * tp_test_certs.h - test certificates (EC P-256, valid for 100 years, made once with
- * the openssl CLI): a CA, "up.test" signed by it, its key, and an unrelated CA. The
- * same ones test_tls_client.c carries; for tests of TLS clients against tp_tls's server.
+ * the openssl CLI): a CA, "up.test" signed by it, its key, and an unrelated CA; for the
+ * tests of TLS clients against tp_tls's server (test_tls_client.c, test_httpc.c).
  */
 #ifndef TP_TEST_CERTS_H
 #define TP_TEST_CERTS_H
