@@ -36,6 +36,28 @@ function helpers.write_file(path, text)
   f:close()
 end
 
+-- spawn_python(dir, args, port, pids): `python3 ARGS --lifetime=360` in the background from
+-- dir (bounded by timeout 400, output to dir/py.log); its pid goes into pids (the spec kills
+-- them in teardown) and this returns once port accepts connections.
+function helpers.spawn_python(dir, args, port, pids)
+  local out = helpers.sh(("cd %s && (timeout 400 python3 %s --lifetime=360 >>%s/py.log 2>&1 & echo PID:$!)")
+    :format(dir, args, dir))
+  local pid = tonumber(out:match("PID:(%d+)"))
+  assert(pid, out)
+  pids[#pids + 1] = pid
+  helpers.wait_until(function()
+    local c = helpers.raw(port)
+    if c then c:close() end
+    return c ~= nil
+  end, 10, "python server on port " .. port)
+end
+
+-- openssl_in(dir, cmd): `openssl CMD` run from dir, which must succeed
+function helpers.openssl_in(dir, cmd)
+  local out, code = helpers.sh("cd " .. dir .. " && timeout 30 openssl " .. cmd)
+  assert(code == 0, out)
+end
+
 -- check_config(dir, cfg) -> output, exit code of `turnpike check` on cfg (a Lua table with
 -- the declarative config; _format_version added), written as YAML to dir/check.yml
 function helpers.check_config(dir, cfg)

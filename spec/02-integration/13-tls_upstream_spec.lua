@@ -25,23 +25,8 @@ describe("Core: https upstreams", function()
   local pids = {}
 
   -- a Python server in the background (bounded by its own --lifetime); its pid is kept
-  local function spawn(args, port)
-    local out = sh(("cd %s && (timeout 400 python3 %s %s --lifetime=360 >>%s/py.log 2>&1 & echo PID:$!)")
-      :format(dir, SCRIPT, args, dir))
-    local pid = tonumber(out:match("PID:(%d+)"))
-    assert(pid, out)
-    pids[#pids + 1] = pid
-    helpers.wait_until(function()
-      local c = helpers.raw(port)
-      if c then c:close() end
-      return c ~= nil
-    end, 10, "python upstream on port " .. port)
-  end
-
-  local function openssl(cmd)
-    local out, code = sh("cd " .. dir .. " && timeout 30 openssl " .. cmd)
-    assert.equal(0, code, out)
-  end
+  local function spawn(args, port) helpers.spawn_python(dir, SCRIPT .. " " .. args, port, pids) end
+  local function openssl(cmd) helpers.openssl_in(dir, cmd) end
 
   local function get(path, opts)
     opts = opts or {}

@@ -14,7 +14,7 @@ local openssl = require "spec.fixtures.keys.openssl"
 local SCRIPT = TURNPIKE_HOME .. "/spec/fixtures/tls/https_api.py"
 local CA_ID = "2c9f5a10-0000-4000-8000-000000000001"
 
-local sh, read, write = helpers.sh, helpers.read_file, helpers.write_file
+local write = helpers.write_file
 
 local PROBE_SCHEMA = [[
 return {
@@ -49,22 +49,9 @@ describe("Core: turnpike.http over https", function()
   local pids = {}
 
   local function spawn(port, cert, key)
-    local out = sh(("cd %s && (timeout 400 python3 %s %d %s %s %s --lifetime=360 >>%s/py.log 2>&1 & echo PID:$!)")
-      :format(dir, SCRIPT, port, cert, key, dir, dir))
-    local pid = tonumber(out:match("PID:(%d+)"))
-    assert(pid, out)
-    pids[#pids + 1] = pid
-    helpers.wait_until(function()
-      local c = helpers.raw(port)
-      if c then c:close() end
-      return c ~= nil
-    end, 10, "https server on port " .. port)
+    helpers.spawn_python(dir, ("%s %d %s %s %s"):format(SCRIPT, port, cert, key, dir), port, pids)
   end
-
-  local function ossl(cmd)
-    local out, code = sh("cd " .. dir .. " && timeout 30 openssl " .. cmd)
-    assert.equal(0, code, out)
-  end
+  local function ossl(cmd) helpers.openssl_in(dir, cmd) end
 
   local function probe(path)
     local res = assert(helpers.http(gw.proxy_port, { path = path, timeout_ms = 10000 }))
