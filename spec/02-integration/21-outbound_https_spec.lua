@@ -14,7 +14,7 @@ local openssl = require "spec.fixtures.keys.openssl"
 local SCRIPT = TURNPIKE_HOME .. "/spec/fixtures/tls/https_api.py"
 local CA_ID = "2c9f5a10-0000-4000-8000-000000000001"
 
-local write = helpers.write_file
+local read, write = helpers.read_file, helpers.write_file
 
 local PROBE_SCHEMA = [[
 return {
