@@ -554,15 +554,11 @@ static int connect_new(tp_upconn_t *u, char *err, size_t errlen)
  * proxy_ssl_name $upstream_host. "" when that is an IP literal. */
 static void tls_name(tp_req_t *r, const tp_target_t *t, char *out, size_t outlen)
 {
-    const char *h = t->host;
-    size_t n = strlen(h);
-    tp_header_t *host = r->preserve_host ? tp_headers_find(&r->headers, "host", 4) : NULL;
-    if (r->up_host_header) {
-        h = r->up_host_header;
+    size_t n;
+    const char *h = tp_upstream__host_value(r, &n);
+    if (h == NULL) {
+        h = t->host;
         n = strlen(h);
-    } else if (host) {
-        h = host->value;
-        n = host->vlen;
     }
     if (!tp_tls_sni_name(h, n, out, outlen))
         out[0] = 0;

@@ -8,6 +8,20 @@
 #include "tp_http.h"
 #include "tp_upstream_int.h"
 
+const char *tp_upstream__host_value(tp_req_t *r, size_t *n)
+{
+    if (r->up_host_header) {
+        *n = strlen(r->up_host_header);
+        return r->up_host_header;
+    }
+    tp_header_t *host = r->preserve_host ? tp_headers_find(&r->headers, "host", 4) : NULL;
+    if (host) {
+        *n = host->vlen;
+        return host->value;
+    }
+    return NULL;
+}
+
 static void add_header_line(tp_buf_t *b, const char *name, size_t nlen, const char *v, size_t vlen)
 {
     tp_buf_append(b, name, nlen);
@@ -56,15 +70,13 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
         tp_buf_append(b, r->query, r->query_len);
     }
     TP_BUF_LIT(b, " HTTP/1.1\r\n");
-    tp_header_t *host = tp_headers_find(&r->headers, "host", 4);
-    if (r->up_host_header)
-        add_header_line(b, "Host", 4, r->up_host_header, strlen(r->up_host_header));
-    else if (r->preserve_host && host)
-        add_header_line(b, "Host", 4, host->value, host->vlen);
-    else if (t->port == (r->up_tls ? 443 : 80)) /* the scheme's default port goes unsaid */
+    size_t hlen;
+    const char *up_host = tp_upstream__host_value(r, &hlen);
+    if (up_host) {
+        add_header_line(b, "Host", 4, up_host, hlen);
+    } else if (t->port == (r->up_tls ? 443 : 80)) { /* the scheme's default port goes unsaid */
         add_header_line(b, "Host", 4, t->host, strlen(t->host));
-    else
-    {
+    } else {
         TP_BUF_LIT(b, "Host: ");
         tp_buf_puts(b, t->host);
         TP_BUF_LIT(b, ":");
@@ -103,6 +115,7 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
         TP_BUF_LIT(b, "X-Forwarded-Proto: https\r\n");
     else
         TP_BUF_LIT(b, "X-Forwarded-Proto: http\r\n");
+    tp_header_t *host = tp_headers_find(&r->headers, "host", 4);
     if (host) {
         const char *hv = r->host && r->host[0] ? r->host : host->value;
         add_header_line(b, "X-Forwarded-Host", 16, hv, strlen(hv));

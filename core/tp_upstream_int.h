@@ -72,6 +72,9 @@ int tp_upstream__resolve(tp_uppool_t *p, char *err, size_t errlen);
 void tp_upstream__conn_free(tp_upconn_t *u);
 /** Append the request head for r to u->out and set u's body framing flags. */
 void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r);
+/** The Host value sent upstream when it is not the target's own: the one a plugin set, else
+ * the client's with preserve_host; NULL (the target's host[:port]) otherwise. */
+const char *tp_upstream__host_value(tp_req_t *r, size_t *n);
 /** up_send: send(2), or through the TLS engine. */
 ssize_t tp_upstream__send(tp_upconn_t *u, const char *p, size_t n);
 /** up_recv: recv(2), or the plaintext of the TLS records that arrived. */
