@@ -49,10 +49,9 @@ static int skip_client_header(tp_req_t *r, const tp_header_t *h, int conn_tokens
     }
 }
 
-void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
+/* "METHOD /path?query HTTP/1.1": the plugins' method, path and query, else the client's */
+static void put_request_line(tp_buf_t *b, tp_req_t *r)
 {
-    tp_buf_t *b = &u->out;
-    const tp_target_t *t = &r->targets[r->target_idx];
     const char *method = r->up_method ? r->up_method : r->method_name;
     const char *path = r->up_path ? r->up_path : r->path;
     size_t plen = r->up_path ? strlen(r->up_path) : r->path_len;
@@ -60,8 +59,7 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
     TP_BUF_LIT(b, " ");
     tp_buf_append(b, path, plen);
     if (r->up_query_set) {
-        if (r->up_query && r->up_query[0])
-        {
+        if (r->up_query && r->up_query[0]) {
             TP_BUF_LIT(b, "?");
             tp_buf_puts(b, r->up_query);
         }
@@ -70,6 +68,10 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
         tp_buf_append(b, r->query, r->query_len);
     }
     TP_BUF_LIT(b, " HTTP/1.1\r\n");
+}
+
+static void put_host(tp_buf_t *b, tp_req_t *r, const tp_target_t *t)
+{
     size_t hlen;
     const char *up_host = tp_upstream__host_value(r, &hlen);
     if (up_host) {
@@ -83,6 +85,11 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
         tp_buf_put_uint(b, (uint64_t)t->port);
         TP_BUF_LIT(b, "\r\n");
     }
+}
+
+/* the client's end-to-end headers, and the Upgrade it asked for */
+static void put_client_headers(tp_buf_t *b, tp_req_t *r)
+{
     int conn_tokens = tp_headers_conn_tokens(&r->headers);
     for (int i = 0; i < r->headers.n; i++) {
         tp_header_t *h = &r->headers.items[i];
@@ -98,11 +105,14 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
             TP_BUF_LIT(b, "Connection: Upgrade\r\n");
         }
     }
-    /* X-Forwarded-For keeps what the client sent and appends the peer address;
-     * X-Real-IP is always the peer, never what the client claims. */
+}
+
+/* X-Forwarded-*, X-Real-IP and Via. X-Forwarded-For keeps what the client sent and appends
+ * the peer address; X-Real-IP is always the peer, never what the client claims. */
+static void put_forwarded(tp_buf_t *b, tp_req_t *r)
+{
     tp_header_t *xff = tp_headers_find(&r->headers, "x-forwarded-for", 15);
-    if (xff && xff->vlen)
-    {
+    if (xff && xff->vlen) {
         TP_BUF_LIT(b, "X-Forwarded-For: ");
         tp_buf_append(b, xff->value, xff->vlen);
         TP_BUF_LIT(b, ", ");
@@ -125,16 +135,19 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
     TP_BUF_LIT(b, "\r\n");
     add_header_line(b, "X-Real-IP", 9, r->client_ip, strlen(r->client_ip));
     TP_BUF_LIT(b, "Via: 1.1 turnpike\r\n");
+}
+
+/* the body's framing and the end of the head (a replaced or buffered body goes in whole) */
+static void put_framing(tp_buf_t *b, tp_upconn_t *u, tp_req_t *r)
+{
     if (r->body_replaced || r->body_buffered) {
         tp_buf_appendf(b, "Content-Length: %zu\r\n\r\n", tp_buf_size(&r->body));
         tp_buf_append(b, tp_buf_data(&r->body), tp_buf_size(&r->body));
         u->body_finished = 1;
     } else if (r->has_body && r->content_length >= 0) {
-    {
         TP_BUF_LIT(b, "Content-Length: ");
         tp_buf_put_uint(b, (uint64_t)r->content_length);
         TP_BUF_LIT(b, "\r\n\r\n");
-    }
     } else if (r->has_body) {
         TP_BUF_LIT(b, "Transfer-Encoding: chunked\r\n\r\n");
         u->chunked_body = 1;
@@ -144,5 +157,15 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
         tp_buf_append(b, "\r\n", 2);
         u->body_finished = 1;
     }
+}
+
+void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r)
+{
+    tp_buf_t *b = &u->out;
+    put_request_line(b, r);
+    put_host(b, r, &r->targets[r->target_idx]);
+    put_client_headers(b, r);
+    put_forwarded(b, r);
+    put_framing(b, u, r);
     u->head_queued = 1;
 }
