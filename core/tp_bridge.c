@@ -6,6 +6,7 @@
  *   header_filter(r) body_filter(r, chunk, eof) -> chunk   (plain calls; no yield)
  *   log(r)           log phase and release of the request's Lua state (coroutine)
  *   has_phase(name)  does any plugin implement it
+ *   failed(r, stage, err) -> 0 | 1 | 2  an error escaped one of the above (see phase_failed)
  * A coroutine that waits for I/O yields; whoever completes the I/O calls
  * tp_bridge_resume(r).
  */
@@ -173,6 +174,7 @@ tp_gen_t *tp_gen_load(tp_worker_t *w, const char *config_path, uint64_t number, 
     g->fn_log = ref_field(L, mod, "log");
     g->fn_timer = ref_field(L, mod, "run_timer");
     g->fn_trampoline = ref_field(L, mod, "trampoline");
+    g->fn_failed = ref_field(L, mod, "failed");
     lua_getfield(L, mod, "activate");
     g->fn_activate = luaL_ref(L, LUA_REGISTRYINDEX);
     g->has_header_filter = call_has_phase(L, mod, "header_filter");
@@ -228,6 +230,38 @@ static void phase_finished(tp_req_t *r)
     tp_http_on_lua_done(r);
 }
 
+/* What to do after an error escaped a Lua entry point of r's (plugins run without a pcall of
+ * their own: see lua/turnpike/runner.lua). worker.failed logs a plugin's error naming the
+ * plugin and phase; anything else is logged here. Returns 1 when the phase is to be entered
+ * again (the plugins after the failing one still run: header_filter, body_filter, log). */
+enum { FAILED_UNHANDLED = 0, FAILED_LOGGED = 1, FAILED_AGAIN = 2 };
+
+static int phase_failed(tp_req_t *r, const char *stage, const char *err)
+{
+    lua_State *L = r->gen->L;
+    int top = lua_gettop(L);
+    int verdict = FAILED_UNHANDLED;
+    if (r->gen->fn_failed != LUA_NOREF) {
+        tp_req_t *prev = current_req;
+        current_req = r;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_failed);
+        push_req(L, r);
+        lua_pushstring(L, stage);
+        lua_pushstring(L, err);
+        if (lua_pcall(L, 3, 1, 0) == 0)
+            verdict = (int)lua_tointeger(L, -1);
+        else
+            tp_log(TP_LOG_ERR, "[request %s] worker.failed: %s", tp_req_id(r), lua_tostring(L, -1));
+        current_req = prev;
+    }
+    lua_settop(L, top);
+    if (verdict == FAILED_UNHANDLED)
+        tp_log(TP_LOG_ERR, "[request %s] lua error in %s: %s", tp_req_id(r), stage, err);
+    return verdict == FAILED_AGAIN;
+}
+
+static void start_coroutine(tp_req_t *r, int fn_ref);
+
 /* Resume co with nargs already pushed; deal with waiting, a finished job, errors. */
 static void run(tp_req_t *r, lua_State *co, int nargs)
 {
@@ -245,17 +279,23 @@ static void run(tp_req_t *r, lua_State *co, int nargs)
         return;
     }
     /* the trampoline never returns: this is an error, and the coroutine is dead */
+    lua_State *L = r->gen->L;
     const char *msg = lua_tostring(co, -1);
-    luaL_traceback(r->gen->L, co, msg ? msg : "(error object is not a string)", 0);
-    tp_log(TP_LOG_ERR, "[request %s] lua error: %s", tp_req_id(r), lua_tostring(r->gen->L, -1));
-    lua_pop(r->gen->L, 1);
-    if (r->state != TP_REQ_LOG) {
+    luaL_traceback(L, co, msg ? msg : "(error object is not a string)", 0);
+    const char *stage = r->timer ? "timer" : r->state == TP_REQ_LOG ? "log" : "handle";
+    int again = phase_failed(r, stage, lua_tostring(L, -1));
+    lua_pop(L, 1);
+    release_coroutine(r, 0);
+    if (again && r->state == TP_REQ_LOG) {
+        start_coroutine(r, r->gen->fn_log); /* the other plugins still log */
+        return;
+    }
+    if (r->state != TP_REQ_LOG && !r->timer) {
         r->resp_source = TP_SRC_ERROR;
         r->status = 500;
         tp_buf_reset(&r->exit_body);
         tp_buf_appendf(&r->exit_body, "{\"message\":\"An unexpected error occurred\"}");
     }
-    release_coroutine(r, 0);
     phase_finished(r);
 }
 
@@ -357,21 +397,28 @@ static int pcall_traceback(lua_State *L)
     return 1;
 }
 
+/* A plugin that fails in a filter is logged by phase_failed and the filter is entered again
+ * for the plugins after it: at most once a plugin, with a bound for safety. */
+#define FILTER_RETRIES_MAX 64
+
 void tp_bridge_header_filter(tp_req_t *r)
 {
     if (r->gen == NULL || !r->gen->has_header_filter)
         return;
     lua_State *L = r->gen->L;
-    lua_pushcfunction(L, pcall_traceback);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_header_filter);
-    push_req(L, r);
-    tp_req_t *prev = current_req;
-    current_req = r;
-    int rc = lua_pcall(L, 1, 0, -3);
-    current_req = prev;
-    if (rc != 0)
-        tp_log(TP_LOG_ERR, "[request %s] header_filter: %s", tp_req_id(r), lua_tostring(L, -1));
-    lua_settop(L, 0);
+    for (int attempt = 0; attempt < FILTER_RETRIES_MAX; attempt++) {
+        lua_pushcfunction(L, pcall_traceback);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_header_filter);
+        push_req(L, r);
+        tp_req_t *prev = current_req;
+        current_req = r;
+        int rc = lua_pcall(L, 1, 0, -3);
+        current_req = prev;
+        int again = rc != 0 && phase_failed(r, "header_filter", lua_tostring(L, -1));
+        lua_settop(L, 0);
+        if (!again)
+            return;
+    }
 }
 
 int tp_bridge_has_body_filter(tp_req_t *r)
@@ -382,24 +429,31 @@ int tp_bridge_has_body_filter(tp_req_t *r)
 void tp_bridge_body_filter(tp_req_t *r, const char *data, size_t n, int eof, tp_buf_t *out)
 {
     lua_State *L = r->gen->L;
-    lua_pushcfunction(L, pcall_traceback);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_body_filter);
-    push_req(L, r);
-    lua_pushlstring(L, data ? data : "", n);
-    lua_pushboolean(L, eof);
-    tp_req_t *prev = current_req;
-    current_req = r;
-    int rc = lua_pcall(L, 3, 1, -5);
-    current_req = prev;
-    if (rc != 0) {
-        tp_log(TP_LOG_ERR, "[request %s] body_filter: %s", tp_req_id(r), lua_tostring(L, -1));
-        tp_buf_append(out, data, n);
-    } else if (lua_isstring(L, -1)) {
-        size_t len;
-        const char *s = lua_tolstring(L, -1, &len);
-        tp_buf_append(out, s, len);
+    for (int attempt = 0; attempt < FILTER_RETRIES_MAX; attempt++) {
+        lua_pushcfunction(L, pcall_traceback);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, r->gen->fn_body_filter);
+        push_req(L, r);
+        lua_pushlstring(L, data ? data : "", n);
+        lua_pushboolean(L, eof);
+        tp_req_t *prev = current_req;
+        current_req = r;
+        int rc = lua_pcall(L, 3, 1, -5);
+        current_req = prev;
+        if (rc == 0) {
+            if (lua_isstring(L, -1)) {
+                size_t len;
+                const char *s = lua_tolstring(L, -1, &len);
+                tp_buf_append(out, s, len);
+            }
+            lua_settop(L, 0);
+            return;
+        }
+        int again = phase_failed(r, "body_filter", lua_tostring(L, -1));
+        lua_settop(L, 0);
+        if (!again)
+            break;
     }
-    lua_settop(L, 0);
+    tp_buf_append(out, data, n); /* the chunk as it came */
 }
 
 /* ---- end of a request ---------------------------------------------------------- */

@@ -22,7 +22,7 @@ struct tp_gen_s {
     int refs;          /* requests pinned to it, +1 while it is the current one */
     int fn_handle, fn_header_filter, fn_body_filter, fn_log, fn_timer, fn_activate; /* registry refs */
     int has_header_filter, has_body_filter, has_log;
-    int fn_trampoline;
+    int fn_trampoline, fn_failed;
     int parked[TP_GEN_PARKED_MAX]; /* registry refs of coroutines waiting for a job */
     int nparked;
     tp_worker_t *w;

@@ -17,9 +17,15 @@
 --   db.upstreams_by_name[name]  -> upstream
 --
 -- A plugin's response.exit stops the phase chain (ctx.exited is the flag; no error string is
--- ever matched). A plugin error gives the request a 500 and one error log line naming the
--- plugin, the phase and the traceback. Handlers are called through xpcall, which LuaJIT lets
--- yield, so plugins may wait on I/O in rewrite, access and log.
+-- ever matched). A plugin error gives the request a 500 (rewrite, access) and one error log
+-- line naming the plugin, the phase and the traceback; in header_filter, body_filter and log
+-- the other plugins still run. Handlers are called directly, not through pcall: LuaJIT cannot
+-- compile a side trace that returns through a pcall frame it did not enter, so with a pcall
+-- around each handler every request that leaves a plugin's compiled path (a token not seen
+-- before, a limit reached) ran the rest of that plugin in the interpreter. Errors are caught
+-- where the core enters Lua (the request's coroutine, the filter call), which then calls
+-- worker.failed -> runner:failed, and enters the phase again for the plugins after the one
+-- that failed (ctx.resume_after).
 local sdk_mod = require "turnpike.sdk"
 
 local type = type
@@ -202,31 +208,23 @@ function _M:has_phase(name)
   return self.phases[name] == true
 end
 
--- call(r, ctx, entry, phase, ...) -> true | false (the error is logged here)
+-- call(self, ctx, entry, phase, ...): entry's handler for phase. ctx.plugin_entry names the
+-- running plugin for runner:failed if the handler raises.
 local function call(self, ctx, entry, phase, ...)
   local only = entry.only
-  if only and not only[ctx.scheme] then return true end -- not for this request's protocol
+  if only and not only[ctx.scheme] then return end -- not for this request's protocol
   local h = entry.handler
   local data = ctx.plugin_data
   ctx.phase = phase
   ctx.plugin_name = entry.name
+  ctx.plugin_entry = entry
   -- the plugin's private table, made on first use by turnpike.ctx.plugin (most plugins never
   -- touch it: no table per plugin per request)
   ctx.plugin = data and data[entry.name]
-  local ok, err = xpcall(h[phase], on_error, h, entry.conf, ...)
+  h[phase](h, entry.conf, ...)
   ctx.plugin_name = nil
+  ctx.plugin_entry = nil
   ctx.plugin = nil
-  if not ok then
-    self.backend.log("err", format("plugin %s failed in %s phase: %s", entry.name, phase, err))
-    return false
-  end
-  return true
-end
-
-local function fail(self, r, ctx)
-  ctx.unexpected_error = true
-  ctx.exited = true
-  self.backend.resp_exit(r, 500, ERR_UNEXPECTED, JSON_HEADERS)
 end
 
 -- access_one(...) -> go, consumer, own_list: the access phase of list[i]. go is false when the
@@ -237,10 +235,7 @@ end
 local function access_one(self, r, ctx, route, service, list, i, consumer, own_list)
   local e = list[i]
   if not e.handler.access then return true, consumer, own_list end
-  if not call(self, ctx, e, "access") then
-    fail(self, r, ctx)
-    return false
-  end
+  call(self, ctx, e, "access")
   if ctx.exited then return false end
   local c = ctx.authenticated_consumer
   -- what runs next changes only if the new consumer has plugins of its own or the list was
@@ -270,7 +265,7 @@ function _M:process(r, ctx)
   if self.phases.rewrite then
     for _, e in ipairs(self.globals) do
       if e.handler.rewrite then
-        if not call(self, ctx, e, "rewrite") then return fail(self, r, ctx) end
+        call(self, ctx, e, "rewrite")
         if ctx.exited then return end
       end
     end
@@ -333,7 +328,21 @@ local function phase_of_one(self, ctx, e, phase)
   if e.handler[phase] then call(self, ctx, e, phase) end
 end
 
+-- the phase entered again after a plugin failed in it: the plugins after that one
+local function each_plugin_after(self, ctx, list, phase)
+  local failed = ctx.resume_after
+  ctx.resume_after = nil
+  local after = false
+  for i = 1, #list do
+    local e = list[i]
+    if after then phase_of_one(self, ctx, e, phase) end
+    after = after or e == failed
+  end
+  ctx.phase = nil
+end
+
 local function each_plugin(self, ctx, list, phase)
+  if ctx.resume_after then return each_plugin_after(self, ctx, list, phase) end
   local n = #list
   if n >= 1 then phase_of_one(self, ctx, list[1], phase) end
   if n >= 2 then phase_of_one(self, ctx, list[2], phase) end
@@ -356,14 +365,44 @@ function _M:body_filter(r, ctx, chunk, eof)
     bf = { buffers = {} }
     ctx.body_filter = bf
   end
-  for _, e in ipairs(ctx.plugins or self.globals) do
-    if e.handler.body_filter then
+  local list = ctx.plugins or self.globals
+  local failed = ctx.resume_after
+  local after = failed == nil
+  -- entered again after a plugin failed: go on with the chunk as it was before that plugin
+  if failed then
+    ctx.resume_after = nil
+    chunk = bf.input
+  end
+  for _, e in ipairs(list) do
+    if after and e.handler.body_filter then
+      bf.input = chunk
       bf.chunk, bf.eof = chunk, eof
-      if call(self, ctx, e, "body_filter") then chunk = bf.chunk end
+      call(self, ctx, e, "body_filter")
+      chunk = bf.chunk
     end
+    after = after or e == failed
   end
   ctx.phase = nil
   return chunk
+end
+
+-- failed(r, ctx, err) -> nil | false | true: a handler raised err, caught where the core
+-- entered Lua (see the top of this file). nil: no plugin was running (not a plugin's error);
+-- false: logged, the request is answered 500 by the core (rewrite, access); true: logged, the
+-- phase is to be entered again and goes on with the plugins after the failing one.
+function _M:failed(r, ctx, err)
+  local e, phase = ctx.plugin_entry, ctx.phase
+  if e == nil then return nil end
+  ctx.plugin_entry, ctx.plugin_name, ctx.plugin = nil, nil, nil
+  self.backend.log("err", format("plugin %s failed in %s phase: %s", e.name, phase, err))
+  if phase == "rewrite" or phase == "access" then
+    ctx.unexpected_error = true
+    ctx.exited = true
+    ctx.phase = nil
+    return false
+  end
+  ctx.resume_after = e
+  return true
 end
 
 function _M:log(r, ctx)

@@ -91,6 +91,8 @@ local function default_upstream(req)
   }
 end
 
+-- drive(fn, phase) -> true | false, err: fn in a coroutine resumed until it ends (the fake
+-- backend's I/O completes at once); err carries the coroutine's traceback.
 local function drive(fn, phase)
   local co = coroutine.create(fn)
   local ok, err = coroutine.resume(co)
@@ -100,7 +102,34 @@ local function drive(fn, phase)
     if n > MAX_RESUMES then error("spec: " .. phase .. " never finished", 0) end
     ok, err = coroutine.resume(co)
   end
-  if not ok then error(debug.traceback(co, err), 0) end
+  if not ok then return false, debug.traceback(co, err) end
+  return true
+end
+
+local function call_traced(fn)
+  return xpcall(fn, function(e) return debug.traceback(e, 2) end)
+end
+
+local ERR_UNEXPECTED = '{"message":"An unexpected error occurred"}'
+local JSON_HEADERS = { ["Content-Type"] = "application/json; charset=utf-8" }
+
+-- guarded(rn, r, ctx, phase, run) -> done, value: one Lua entry point as the core runs
+-- it (see worker.failed): a plugin's error goes to rn:failed, the request gets a 500 after
+-- rewrite/access, and filters and log are entered again for the plugins after the failing
+-- one. An error from outside any plugin fails the spec.
+local function guarded(rn, r, ctx, phase, run)
+  for _ = 1, 64 do
+    local ok, value = run() -- true, value | false, err with its traceback
+    if ok then return true, value end
+    local err = value
+    local again = rn:failed(r, ctx, err)
+    if again == nil then error(err, 0) end
+    if not again then
+      if phase == "access" then backend.resp_exit(r, 500, ERR_UNEXPECTED, JSON_HEADERS) end
+      return false
+    end
+  end
+  error("spec: " .. phase .. " failed too often", 0)
 end
 
 local function finish_res(r, ctx, first_log)
@@ -129,14 +158,26 @@ function _M.execute(rn, request, opts)
   local first_log = #backend.logs + 1
   local r = backend.request(request)
   local ctx = r.ctx
-  drive(function() backend.bind(r); rn:process(r, ctx) end, "access")
+  guarded(rn, r, ctx, "access", function()
+    return drive(function() backend.bind(r); rn:process(r, ctx) end, "access")
+  end)
   if not r.exited then backend.proxy(r, opts.upstream or request.upstream or default_upstream) end
   backend.bind(r)
-  if rn:has_phase("header_filter") then rn:header_filter(r, ctx) end
-  if rn:has_phase("body_filter") then
-    r.response.body = rn:body_filter(r, ctx, r.response.body or "", true)
+  if rn:has_phase("header_filter") then
+    guarded(rn, r, ctx, "header_filter", function()
+      return call_traced(function() rn:header_filter(r, ctx) end)
+    end)
   end
-  drive(function() backend.bind(r); rn:log(r, ctx) end, "log")
+  if rn:has_phase("body_filter") then
+    local body = r.response.body or ""
+    local done, out = guarded(rn, r, ctx, "body_filter", function()
+      return call_traced(function() return rn:body_filter(r, ctx, body, true) end)
+    end)
+    r.response.body = done and out or body
+  end
+  guarded(rn, r, ctx, "log", function()
+    return drive(function() backend.bind(r); rn:log(r, ctx) end, "log")
+  end)
   backend.active = nil
   return finish_res(r, ctx, first_log)
 end

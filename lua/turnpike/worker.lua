@@ -162,6 +162,23 @@ function _M.body_filter(addr, chunk, eof)
   return rn:body_filter(r, ctx, chunk, eof)
 end
 
+-- failed(addr, stage, err) -> 0 | 1 | 2: the core caught err escaping a Lua entry point for
+-- the current request (stage: "handle", "header_filter", "body_filter", "log" or "timer").
+-- Plugins run without a pcall of their own (see runner.lua), so their errors arrive here.
+-- 0: not a plugin's error, the core logs it; 1: logged; 2: logged, and the core enters the
+-- same phase again so that the plugins after the failing one still run.
+function _M.failed(addr, stage, err)
+  local r, ctx = backend.current()
+  if not ctx or ctx.admin or stage == "timer" then return 0 end
+  local again = rn:failed(r, ctx, err)
+  -- the request's Lua state ends here when no later phase runs for it
+  if (stage == "handle" and not keep_ctx) or (stage == "log" and not again) then
+    backend.unbind(addr)
+  end
+  if again == nil then return 0 end
+  return again and 2 or 1
+end
+
 function _M.log(addr)
   local r, ctx = backend.current()
   if not ctx then return end

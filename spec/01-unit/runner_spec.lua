@@ -225,6 +225,56 @@ describe("runner", function()
       assert.equal("after:log:nil", trace(res)[#trace(res)])
       assert.matches("plugin bad failed in log phase", res.logs[1].msg, 1, true)
     end)
+
+    it("in header_filter are logged and the plugins after it still run", function()
+      local bad = recorder("bad", 10, { header_filter = function() error("hf boom") end })
+      local rn = new_runner({ { name = "bad", config = {} }, { name = "after", config = {} } },
+                            { bad = bad, after = recorder("after", 1) })
+      local res = tp.execute(rn, { path = "/" })
+      assert.equal(200, res.status)
+      local t = trace(res)
+      local hf = {}
+      for _, x in ipairs(t) do if x:find(":header_filter:", 1, true) then hf[#hf + 1] = x end end
+      assert.same({ "bad:header_filter:nil", "after:header_filter:nil" }, hf)
+      assert.equal("after:log:nil", t[#t])
+      assert.matches("plugin bad failed in header_filter phase", res.logs[1].msg, 1, true)
+      assert.matches("hf boom", res.logs[1].msg, 1, true)
+      assert.is_nil(res.ctx.resume_after)
+    end)
+
+    it("in body_filter are logged and the next plugin gets the chunk as it was", function()
+      local function bf_plugin(name, priority, fn)
+        local p = recorder(name, priority)
+        p.handler.body_filter = fn
+        return p
+      end
+      local upper = bf_plugin("upper", 100, function()
+        local b = turnpike.response.get_raw_body()
+        if b then turnpike.response.set_raw_body(b:upper()) end
+      end)
+      local bad = bf_plugin("bad", 50, function()
+        turnpike.response.set_raw_body("half-done")
+        error("bf boom")
+      end)
+      local tail = bf_plugin("tail", 1, function()
+        local b = turnpike.response.get_raw_body()
+        if b then turnpike.response.set_raw_body(b .. "!") end
+      end)
+      local rn = new_runner({ { name = "upper", config = {} }, { name = "bad", config = {} },
+                              { name = "tail", config = {} } },
+                            { upper = upper, bad = bad, tail = tail })
+      local res = tp.execute(rn, { path = "/", upstream = function()
+        return { status = 200, headers = { ["Content-Type"] = "text/plain" }, body = "hello" }
+      end })
+      assert.equal(200, res.status)
+      assert.equal("HELLO!", res.raw_body)
+      assert.matches("plugin bad failed in body_filter phase", res.logs[1].msg, 1, true)
+    end)
+
+    it("outside any plugin are not taken for a plugin's", function()
+      local rn = new_runner({ { name = "after", config = {} } }, { after = recorder("after", 1) })
+      assert.is_nil(rn:failed(nil, { phase = "access" }, "router boom"))
+    end)
   end)
 
   describe("consumer re-collection", function()
