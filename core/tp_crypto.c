@@ -10,6 +10,7 @@
 #include "tp_crypto.h"
 #include "tp_pem.h"
 #include "tp_rsa.h"
+#include "tp_sha256.h"
 #include "tp_util.h"
 
 #include <bearssl.h>
@@ -52,7 +53,7 @@ static const br_hash_class *hash_class(int alg, size_t *hlen)
     switch (alg) {
     case 256:
         *hlen = 32;
-        return &br_sha256_vtable;
+        return tp_sha256_vtable(); /* SHA-NI when the CPU has it */
     case 384:
         *hlen = 48;
         return &br_sha384_vtable;
