@@ -15,8 +15,20 @@
 -- Rules that stop algorithm confusion: `alg` must equal the credential's algorithm; HS*
 -- only ever uses a secret, never a public key; RS*/PS* need an RSA key and ES256/384/512
 -- an EC key on P-256/P-384/P-521; "none" is never accepted.
+local ffi = require "ffi"
 local cjson = require "cjson.safe"
 local crypto = require "turnpike.ffi.crypto"
+
+-- pcall: the typedef may already exist when the module is loaded a second time.
+pcall(ffi.cdef, [[
+typedef struct tp_jws_parts_s {
+  size_t signing_len, header_len, payload_len, sig_len;
+} tp_jws_parts_t;
+int tp_ffi_jws_split(const char *tok, size_t len, unsigned char *buf, size_t cap,
+                     tp_jws_parts_t *out);
+]])
+local C = ffi.C
+local ffi_str = ffi.string
 
 local type = type
 local pairs = pairs
@@ -25,10 +37,12 @@ local ipairs = ipairs
 local setmetatable = setmetatable
 local json_decode = cjson.decode
 local json_encode = cjson.encode
-local b64url_decode = crypto.b64url_decode
 local b64url_encode = crypto.b64url_encode
 
 local MAX_TOKEN_LEN = 65536
+-- where tp_ffi_jws_split puts a token's decoded parts (never longer than the token)
+local jws_parts = ffi.new("tp_jws_parts_t")
+local jws_buf = ffi.new("unsigned char[?]", MAX_TOKEN_LEN)
 local DEFAULT_CACHE_TTL_S = 300   -- tokens without `exp` stay cached at most this long
 
 local ERR_INVALID_JSON = "invalid JSON"
@@ -56,11 +70,41 @@ local function is_object(v)
   return type(v) == "table" and v[1] == nil
 end
 
-local function decode_json_part(part)
-  local raw = b64url_decode(part)
-  if not raw then return nil end
-  local v = json_decode(raw)
-  if not is_object(v) then return nil end
+-- The verdict on a decoded JOSE header text: its table, or the parse error. Tokens of one
+-- issuer share a handful of headers ({"alg":"RS256","kid":"k1"}), so each is decoded and
+-- checked once (header tables are read-only); starts over at HEADER_MEMO_MAX texts.
+local HEADER_MEMO_MAX = 256
+local header_memo, header_memo_n = {}, 0
+
+-- check_header(text) -> header | nil, err: a JSON object naming a supported alg, a known typ
+-- when it has one, and no critical extension (RFC 7515 4.1.11)
+local function check_header(text)
+  local header = json_decode(text)
+  if not is_object(header) then return nil, ERR_INVALID_JSON end
+  local typ = header.typ
+  if typ ~= nil and (type(typ) ~= "string" or not TYPES[typ:upper()]) then
+    return nil, ERR_INVALID_TYP
+  end
+  local alg = header.alg
+  if type(alg) ~= "string" or not (HS_BITS[alg] ~= nil or ASYM[alg] ~= nil) then
+    return nil, ERR_INVALID_ALG
+  end
+  if header.crit ~= nil then
+    return nil, ERR_INVALID_CRIT
+  end
+  return header
+end
+
+local function header_of(text)
+  local v = header_memo[text]
+  if v == nil then
+    local header, err = check_header(text)
+    v = header or err
+    if header_memo_n >= HEADER_MEMO_MAX then header_memo, header_memo_n = {}, 0 end
+    header_memo[text] = v
+    header_memo_n = header_memo_n + 1
+  end
+  if type(v) == "string" then return nil, v end
   return v
 end
 
@@ -141,33 +185,27 @@ function _M.supported(alg)
   return HS_BITS[alg] ~= nil or ASYM[alg] ~= nil
 end
 
--- parse(token) -> tok | nil, err. Exactly three base64url parts; header and claims must be
--- JSON objects; the header names a supported alg and no critical extension (RFC 7515 4.1.11).
+-- parse(token) -> tok | nil, err. Exactly three base64url parts (split and decoded in one C
+-- call); header and claims must be JSON objects; the header names a supported alg and no
+-- critical extension. tok.token and tok.signing_len give the signing input (a prefix of the
+-- token) without a copy of it.
 function _M.parse(token)
   if type(token) ~= "string" or #token > MAX_TOKEN_LEN then
     return nil, ERR_INVALID_JSON
   end
-  local h64, c64, s64 = token:match("^([%w_%-]+)%.([%w_%-]+)%.([%w_%-]*)$")
-  if not h64 then return nil, ERR_INVALID_JSON end
-  local header = decode_json_part(h64)
-  local claims = header and decode_json_part(c64)
-  local signature = claims and b64url_decode(s64)
-  if not signature then return nil, ERR_INVALID_JSON end
-
-  local typ = header.typ
-  if typ ~= nil and (type(typ) ~= "string" or not TYPES[typ:upper()]) then
-    return nil, ERR_INVALID_TYP
+  if C.tp_ffi_jws_split(token, #token, jws_buf, MAX_TOKEN_LEN, jws_parts) ~= 0 then
+    return nil, ERR_INVALID_JSON
   end
-  local alg = header.alg
-  if type(alg) ~= "string" or not _M.supported(alg) then
-    return nil, ERR_INVALID_ALG
-  end
-  if header.crit ~= nil then
-    return nil, ERR_INVALID_CRIT
-  end
+  local hlen, plen = tonumber(jws_parts.header_len), tonumber(jws_parts.payload_len)
+  local header, err = header_of(ffi_str(jws_buf, hlen))
+  if err == ERR_INVALID_JSON then return nil, err end
+  local claims = json_decode(ffi_str(jws_buf + hlen, plen))
+  if not is_object(claims) then return nil, ERR_INVALID_JSON end
+  if not header then return nil, err end -- typ, alg or crit: after the JSON of both parts
   return {
-    header = header, claims = claims, alg = alg, signature = signature,
-    signing_input = h64 .. "." .. c64,
+    header = header, claims = claims, alg = header.alg, token = token,
+    signature = ffi_str(jws_buf + hlen + plen, jws_parts.sig_len),
+    signing_len = tonumber(jws_parts.signing_len),
   }
 end
 
@@ -183,7 +221,7 @@ function _M.verify_signature(tok, cred)
     if type(secret) ~= "string" or secret == "" or cred.key ~= nil then
       return false, ERR_KEY
     end
-    local mac = crypto.hmac(bits, secret, tok.signing_input)
+    local mac = crypto.hmac(bits, secret, tok.token, tok.signing_len)
     if not crypto.equal(mac, tok.signature) then return false, ERR_SIGNATURE end
     return true
   end
@@ -197,7 +235,7 @@ function _M.verify_signature(tok, cred)
   elseif crypto.key_type(key) ~= "RSA" then
     return false, ERR_KEY
   end
-  local ok = crypto.verify(key, alg, tok.signing_input, tok.signature)
+  local ok = crypto.verify(key, alg, tok.token, tok.signature, tok.signing_len)
   if ok == nil then return false, ERR_KEY end
   if not ok then return false, ERR_SIGNATURE end
   return true

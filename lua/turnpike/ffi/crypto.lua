@@ -83,10 +83,11 @@ function _M.sha256(msg)
   return _M.digest(256, msg)
 end
 
--- Raw HMAC-SHA-`bits` of `msg` under `key`.
-function _M.hmac(bits, key, msg)
+-- Raw HMAC-SHA-`bits` of `msg` (its first `mlen` bytes when given) under `key`.
+function _M.hmac(bits, key, msg, mlen)
   len_out[0] = 64
-  if C.tp_ffi_crypto_hmac(bits, key, #key, msg, #msg, digest_buf, len_out) ~= 0 then
+  if mlen == nil or mlen > #msg then mlen = #msg end
+  if C.tp_ffi_crypto_hmac(bits, key, #key, msg, mlen, digest_buf, len_out) ~= 0 then
     error("hmac: unsupported size " .. tostring(bits), 2)
   end
   return (ffi_str(digest_buf, len_out[0]))
@@ -195,12 +196,13 @@ function _M.key_curve(key)
 end
 
 -- Verify a JWS signature: true / false, or nil, err when `alg` does not fit the key.
-function _M.verify(key, alg, msg, sig)
+function _M.verify(key, alg, msg, sig, mlen)
   local id = VERIFY_ALGS[alg]
   if not id then
     return nil, "unsupported algorithm"
   end
-  local rc = C.tp_ffi_crypto_verify(key, id, msg, #msg, sig, #sig)
+  if mlen == nil or mlen > #msg then mlen = #msg end
+  local rc = C.tp_ffi_crypto_verify(key, id, msg, mlen, sig, #sig)
   if rc < 0 then
     return nil, "algorithm does not fit the key"
   end

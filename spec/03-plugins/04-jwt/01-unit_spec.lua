@@ -63,6 +63,32 @@ describe("turnpike.jwt", function()
       assert.equal("invalid crit", err)
       assert.truthy(jwt.parse(b64('{"alg":"HS256","typ":"at+jwt"}') .. "." .. b64("{}") .. "."))
     end)
+
+    it("gives one header text the same verdict every time (headers are memoized)", function()
+      local good, bad = b64('{"alg":"HS256","kid":"m1"}'), b64('{"alg":"none","kid":"m1"}')
+      for i = 1, 3 do
+        local tok = assert(jwt.parse(good .. "." .. b64('{"n":' .. i .. '}') .. "."))
+        assert.equal("m1", tok.header.kid)
+        assert.equal(i, tok.claims.n) -- claims are the token's own, never memoized
+        assert.same({ nil, "invalid alg" }, { jwt.parse(bad .. "." .. b64("{}") .. ".") })
+        -- a header checked before does not hide claims that are not JSON
+        assert.same({ nil, "invalid JSON" }, { jwt.parse(good .. "." .. b64("nope") .. ".") })
+        assert.same({ nil, "invalid JSON" }, { jwt.parse(bad .. "." .. b64("nope") .. ".") })
+      end
+      -- more distinct headers than the memo holds: verdicts stay right
+      for i = 1, 600 do
+        local h = b64('{"alg":"HS256","kid":"k' .. i .. '"}')
+        assert.equal("k" .. i, assert(jwt.parse(h .. "." .. b64("{}") .. ".")).header.kid)
+      end
+    end)
+
+    it("keeps the signing input as a prefix of the token (no copy)", function()
+      local t = jwt.sign_hs({ iss = "a" }, SECRET)
+      local tok = assert(jwt.parse(t))
+      assert.equal(t, tok.token)
+      assert.equal(t:match("^(.*)%.[^.]*$"), t:sub(1, tok.signing_len))
+      assert.equal(crypto.hmac(256, SECRET, t:sub(1, tok.signing_len)), tok.signature)
+    end)
   end)
 
   describe("verify_signature", function()
