@@ -18,6 +18,7 @@ local admin = require "turnpike.admin"
 local tls = require "turnpike.tls"
 
 local cast = ffi.cast
+local new_tab = require "table.new"
 local tonumber = tonumber
 local tostring = tostring
 local ipairs = ipairs
@@ -137,7 +138,10 @@ end
 
 function _M.handle(addr)
   local r = cast(REQ_T, addr)
-  local ctx = {} -- ctx.shared and ctx.plugin are made on first use (sdk/ctx.lua)
+  -- room for the fields a request's phases set (scheme, plugins, phase, route, service, ...):
+  -- growing an empty table key by key would rehash it four or five times per request.
+  -- ctx.shared and ctx.plugin are made on first use (sdk/ctx.lua)
+  local ctx = new_tab(0, 16)
   backend.bind(addr, r, ctx)
   if backend.is_admin(r) then
     ctx.admin = true

@@ -33,17 +33,22 @@ local value_out = ffi_new("const char *[1]")
 
 local _M = {}
 
--- Requests known to Lua, by address. C says which one runs now (tp_ffi_current),
--- so finding it costs an FFI call and a table lookup, both compiled by the JIT
--- (coroutine.running is not).
+-- Requests known to Lua: their ctx by address, the request's cdata kept in the ctx (no
+-- table per request for the pair). C says which one runs now (tp_ffi_current), so finding
+-- it costs an FFI call and a table lookup, both compiled by the JIT (coroutine.running is
+-- not).
 local bound = {}
+local REQUEST = "__request" -- the ctx field holding the tp_req_t* (the runtime's own)
 
-function _M.bind(addr, r, ctx) bound[addr] = { r, ctx } end
+function _M.bind(addr, r, ctx)
+  ctx[REQUEST] = r
+  bound[addr] = ctx
+end
 function _M.unbind(addr) bound[addr] = nil end
 
 function _M.current()
-  local b = bound[C.tp_ffi_current()]
-  if b then return b[1], b[2] end
+  local ctx = bound[C.tp_ffi_current()]
+  if ctx then return ctx[REQUEST], ctx end
   return nil, nil
 end
 
