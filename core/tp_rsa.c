@@ -1,13 +1,217 @@
 /*
  * tp_rsa.c - the RSA public-key operation for signature verification (see tp_rsa.h):
- * x^e mod n with 64-bit limbs, Montgomery multiplication (CIOS), a separate squaring, and
- * left-to-right square-and-multiply. For e = 65537 that is 16 squarings, one product and two
- * conversions, against a full constant-time window exponentiation in BearSSL. Only public
- * values pass through here; nothing needs to be constant-time.
+ * x^e mod n with 64-bit limbs and left-to-right square-and-multiply over Montgomery
+ * arithmetic. For e = 65537 that is one conversion into Montgomery form, 16 squarings and one
+ * product, against a full constant-time window exponentiation in BearSSL. Only public values
+ * pass through here; nothing needs to be constant-time.
+ *
+ * The file owns three layers:
+ *  - two row primitives, the only code that touches carries limb by limb: addmul_row
+ *    (t += a * b for one limb a, returning the limb carried out) and sqr_diag (t = 2 t plus the
+ *    squares of the limbs). Each has a portable C version and an x86-64 one in inline
+ *    assembly that uses MULX and the two independent carry flags of ADCX (CF) and ADOX (OF);
+ *    tp_rsa_pub_init picks the latter when the CPU has BMI2 and ADX.
+ *  - Montgomery multiplication, squaring and reduction written once over those rows
+ *    (separated operand scanning: the double-width product first, then the reduction).
+ *  - key setup, the byte conversions and the exponentiation.
  */
 #include "tp_rsa.h"
 
 #include <string.h>
+
+/* ---- portable rows ---- */
+
+/* t[0..len-1] += a * b[0..len-1]; returns the limb carried out (the sum fits in len + 1 limbs) */
+static uint64_t addmul_row_c(uint64_t *t, const uint64_t *b, size_t len, uint64_t a)
+{
+    uint64_t carry = 0;
+    for (size_t j = 0; j < len; j++) {
+        unsigned __int128 p = (unsigned __int128)a * b[j] + t[j] + carry;
+        t[j] = (uint64_t)p;
+        carry = (uint64_t)(p >> 64);
+    }
+    return carry;
+}
+
+/* t[0..2 len-1] = 2 t + the sum of a_i^2 2^(128 i), when that fits in 2 len limbs (squaring:
+ * t holds the off-diagonal products a_i a_j, i < j, and the result is a^2) */
+static void sqr_diag_c(uint64_t *t, const uint64_t *a, size_t len)
+{
+    uint64_t shifted_out = 0, carry = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint64_t t0 = t[2 * i], t1 = t[2 * i + 1];
+        unsigned __int128 sq = (unsigned __int128)a[i] * a[i], s;
+        s = (unsigned __int128)((t0 << 1) | shifted_out) + (uint64_t)sq + carry;
+        t[2 * i] = (uint64_t)s;
+        s = (unsigned __int128)((t1 << 1) | (t0 >> 63)) + (uint64_t)(sq >> 64) +
+            (uint64_t)(s >> 64);
+        t[2 * i + 1] = (uint64_t)s;
+        carry = (uint64_t)(s >> 64);
+        shifted_out = t1 >> 63;
+    }
+}
+
+/* ---- x86-64 rows: MULX, ADCX, ADOX ---- */
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+
+/* BMI2 (MULX) and ADX (ADCX, ADOX): CPUID leaf 7, EBX bits 8 and 19. */
+static int cpu_has_adx(void)
+{
+    unsigned eax, ebx, ecx, edx;
+    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
+        return 0;
+    return (ebx >> 8 & 1) && (ebx >> 19 & 1);
+}
+
+/*
+ * One limb of addmul_row_adx: MULX puts a * b[j] into (hi_j, lo_j) without touching the flags;
+ * lo_j joins t[j] on the CF chain (ADCX) and hi_(j-1), the high half of the previous product,
+ * joins it on the OF chain (ADOX). The two chains never mix, so they run side by side, one
+ * limb per step each. hi_in and hi_out alternate between two registers.
+ */
+#define ADDMUL_LIMB(off, hi_out, hi_in)                                                            \
+    "mulx " #off "(%[b]), %[lo], %[" #hi_out "]\n\t"                                               \
+    "adcx " #off "(%[t]), %[lo]\n\t"                                                               \
+    "adox %[" #hi_in "], %[lo]\n\t"                                                                \
+    "mov %[lo], " #off "(%[t])\n\t"
+
+/*
+ * Fold both pending carries into hi (CF = OF = 0 after): the zero in lo plus CF, then plus OF.
+ * Done where the sum so far is known to fit, so neither addition overflows.
+ */
+#define CLOSE_CHAINS(hi)                                                                           \
+    "mov $0, %k[lo]\n\t"                                                                           \
+    "adcx %[lo], %[" #hi "]\n\t"                                                                   \
+    "adox %[lo], %[" #hi "]\n\t"
+
+/*
+ * addmul_row_c with the carry chains above. The len % 8 leading limbs go in steps of one, two
+ * and four, each chosen by TEST, which clears CF and OF: so the chains are closed before each
+ * test (the partial row fits in one limb more than it covers). The rest goes in blocks of
+ * eight, whose loop control must leave CF and OF alone, hence LEA for the counter and pointers
+ * and JRCXZ for the test.
+ */
+static uint64_t addmul_row_adx(uint64_t *t, const uint64_t *b, size_t len, uint64_t a)
+{
+    uint64_t lo, hi0, hi1;
+    size_t blocks = len >> 3;
+
+    /* clang-format off */
+    __asm__ volatile("xor %k[hi1], %k[hi1]\n\t" /* no previous high half; CF = OF = 0 */
+                     "test $1, %[len]\n\t"      /* one limb */
+                     "jz 1f\n\t"
+                     ADDMUL_LIMB(0, hi0, hi1)
+                     CLOSE_CHAINS(hi0)
+                     "mov %[hi0], %[hi1]\n\t"
+                     "lea 8(%[t]), %[t]\n\t"
+                     "lea 8(%[b]), %[b]\n"
+                     "1:\n\t"
+                     "test $2, %[len]\n\t" /* two */
+                     "jz 2f\n\t"
+                     ADDMUL_LIMB(0, hi0, hi1)
+                     ADDMUL_LIMB(8, hi1, hi0)
+                     CLOSE_CHAINS(hi1)
+                     "lea 16(%[t]), %[t]\n\t"
+                     "lea 16(%[b]), %[b]\n"
+                     "2:\n\t"
+                     "test $4, %[len]\n\t" /* four: no TEST follows, no need to close */
+                     "jz 3f\n\t"
+                     ADDMUL_LIMB(0, hi0, hi1)
+                     ADDMUL_LIMB(8, hi1, hi0)
+                     ADDMUL_LIMB(16, hi0, hi1)
+                     ADDMUL_LIMB(24, hi1, hi0)
+                     "lea 32(%[t]), %[t]\n\t"
+                     "lea 32(%[b]), %[b]\n"
+                     "3:\n\t"
+                     "jmp 5f\n"
+                     "4:\n\t" /* blocks of eight */
+                     ADDMUL_LIMB(0, hi0, hi1)
+                     ADDMUL_LIMB(8, hi1, hi0)
+                     ADDMUL_LIMB(16, hi0, hi1)
+                     ADDMUL_LIMB(24, hi1, hi0)
+                     ADDMUL_LIMB(32, hi0, hi1)
+                     ADDMUL_LIMB(40, hi1, hi0)
+                     ADDMUL_LIMB(48, hi0, hi1)
+                     ADDMUL_LIMB(56, hi1, hi0)
+                     "lea 64(%[t]), %[t]\n\t"
+                     "lea 64(%[b]), %[b]\n\t"
+                     "lea -1(%%rcx), %%rcx\n"
+                     "5:\n\t"
+                     "jrcxz 6f\n\t"
+                     "jmp 4b\n"
+                     "6:\n\t"
+                     CLOSE_CHAINS(hi1)
+                     : [t] "+r"(t), [b] "+r"(b), [lo] "=&r"(lo), [hi0] "=&r"(hi0),
+                       [hi1] "=&r"(hi1), "+c"(blocks)
+                     : [len] "r"(len), "d"(a)
+                     : "cc", "memory");
+    /* clang-format on */
+    return hi1;
+}
+
+/*
+ * sqr_diag_c with the carry chains: per limb, ADCX doubles t[2i] and t[2i+1] (x + x + CF is
+ * a one-bit shift carried along the CF chain) and ADOX adds the square's halves on the OF
+ * chain. The loop control leaves the flags alone, as in addmul_row_adx.
+ */
+static void sqr_diag_adx(uint64_t *t, const uint64_t *a, size_t len)
+{
+    uint64_t lo, hi, t0, t1;
+
+    /* clang-format off */
+    __asm__ volatile("xor %k[lo], %k[lo]\n\t" /* CF = OF = 0 */
+                     "jmp 2f\n"
+                     "1:\n\t"
+                     "mov (%[a]), %%rdx\n\t"
+                     "mulx %%rdx, %[lo], %[hi]\n\t"
+                     "mov (%[t]), %[t0]\n\t"
+                     "mov 8(%[t]), %[t1]\n\t"
+                     "adcx %[t0], %[t0]\n\t"
+                     "adox %[lo], %[t0]\n\t"
+                     "adcx %[t1], %[t1]\n\t"
+                     "adox %[hi], %[t1]\n\t"
+                     "mov %[t0], (%[t])\n\t"
+                     "mov %[t1], 8(%[t])\n\t"
+                     "lea 8(%[a]), %[a]\n\t"
+                     "lea 16(%[t]), %[t]\n\t"
+                     "lea -1(%%rcx), %%rcx\n"
+                     "2:\n\t"
+                     "jrcxz 3f\n\t"
+                     "jmp 1b\n"
+                     "3:\n\t"
+                     : [t] "+r"(t), [a] "+r"(a),
+                       "+c"(len), [lo] "=&r"(lo), [hi] "=&r"(hi), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                     :
+                     : "rdx", "cc", "memory");
+    /* clang-format on */
+}
+
+#else /* no x86-64 rows: tp_rsa_pub_init never sets adx */
+static int cpu_has_adx(void)
+{
+    return 0;
+}
+#define addmul_row_adx addmul_row_c
+#define sqr_diag_adx sqr_diag_c
+#endif
+
+/* ---- Montgomery arithmetic over the rows ---- */
+
+static uint64_t addmul_row(const tp_rsa_pub_t *k, uint64_t *t, const uint64_t *b, size_t len,
+                           uint64_t a)
+{
+    return k->adx ? addmul_row_adx(t, b, len, a) : addmul_row_c(t, b, len, a);
+}
+
+static void sqr_diag(const tp_rsa_pub_t *k, uint64_t *t, const uint64_t *a, size_t len)
+{
+    if (k->adx)
+        sqr_diag_adx(t, a, len);
+    else
+        sqr_diag_c(t, a, len);
+}
 
 /* a >= b over n limbs */
 static int geq(const uint64_t *a, const uint64_t *b, size_t n)
@@ -19,105 +223,68 @@ static int geq(const uint64_t *a, const uint64_t *b, size_t n)
     return 1;
 }
 
-/* a -= b over n limbs; returns the borrow */
-static uint64_t sub_into(uint64_t *a, const uint64_t *b, size_t n)
+/* out = a - b over n limbs (the borrow out is dropped); out may alias a */
+static void sub_to(uint64_t *out, const uint64_t *a, const uint64_t *b, size_t n)
 {
     uint64_t borrow = 0;
     for (size_t i = 0; i < n; i++) {
-        uint64_t bi = b[i] + borrow;
-        uint64_t carry_in = bi < borrow; /* b[i] + borrow wrapped */
-        borrow = (a[i] < bi) | carry_in;
-        a[i] -= bi;
+        unsigned __int128 d = (unsigned __int128)a[i] - b[i] - borrow;
+        out[i] = (uint64_t)d;
+        borrow = (uint64_t)(d >> 64) & 1;
     }
-    return borrow;
+}
+
+/*
+ * out = t / R mod n, for t < n R in 2 L limbs (t is clobbered). Row i adds m n 2^(64 i) with
+ * m chosen to clear limb i; the row's carry limb lands on limb i + L, and what that carries
+ * further (one bit) is kept in `top` for the next row instead of being rippled up. What is left,
+ * (t + M n) / R < 2n, takes one subtraction at most.
+ */
+static void redc(uint64_t *out, uint64_t *t, const tp_rsa_pub_t *k)
+{
+    size_t L = k->limbs;
+    uint64_t top = 0;
+    for (size_t i = 0; i < L; i++) {
+        uint64_t h = addmul_row(k, t + i, k->n, L, t[i] * k->n0inv);
+        unsigned __int128 s = (unsigned __int128)t[i + L] + h + top;
+        t[i + L] = (uint64_t)s;
+        top = (uint64_t)(s >> 64);
+    }
+    if (top != 0 || geq(t + L, k->n, L))
+        sub_to(out, t + L, k->n, L);
+    else
+        memcpy(out, t + L, L * sizeof(t[0]));
 }
 
 /* out = a * b / R mod n, for a, b < n. out may alias a or b. */
 static void montmul(uint64_t *out, const uint64_t *a, const uint64_t *b, const tp_rsa_pub_t *k)
 {
     size_t L = k->limbs;
-    uint64_t t[TP_RSA_MAX_LIMBS + 2];
-    memset(t, 0, (L + 2) * sizeof(t[0]));
-    for (size_t i = 0; i < L; i++) {
-        uint64_t ai = a[i], carry = 0;
-        unsigned __int128 p;
-        for (size_t j = 0; j < L; j++) {
-            p = (unsigned __int128)ai * b[j] + t[j] + carry;
-            t[j] = (uint64_t)p;
-            carry = (uint64_t)(p >> 64);
-        }
-        p = (unsigned __int128)t[L] + carry;
-        t[L] = (uint64_t)p;
-        t[L + 1] = (uint64_t)(p >> 64);
-
-        /* add m * n so the lowest limb becomes zero, and shift it out */
-        uint64_t m = t[0] * k->n0inv;
-        p = (unsigned __int128)m * k->n[0] + t[0];
-        carry = (uint64_t)(p >> 64);
-        for (size_t j = 1; j < L; j++) {
-            p = (unsigned __int128)m * k->n[j] + t[j] + carry;
-            t[j - 1] = (uint64_t)p;
-            carry = (uint64_t)(p >> 64);
-        }
-        p = (unsigned __int128)t[L] + carry;
-        t[L - 1] = (uint64_t)p;
-        t[L] = t[L + 1] + (uint64_t)(p >> 64);
-    }
-    /* t < 2n: one subtraction at most */
-    if (t[L] != 0 || geq(t, k->n, L))
-        sub_into(t, k->n, L);
-    memcpy(out, t, L * sizeof(t[0]));
+    uint64_t t[2 * TP_RSA_MAX_LIMBS];
+    memset(t, 0, L * sizeof(t[0]));
+    for (size_t i = 0; i < L; i++)
+        t[i + L] = addmul_row(k, t + i, b, L, a[i]);
+    redc(out, t, k);
 }
 
-/* out = a^2 / R mod n, for a < n: the square (off-diagonal products once, doubled, plus the
- * diagonal: about half the multiplications of montmul's product) then Montgomery reduction
- * of the double-width result. out may alias a. */
+/*
+ * out = a^2 / R mod n, for a < n. Row i adds the products a_i a_j, j > i, once each (about
+ * half the multiplications of montmul's product); sqr_diag doubles them and adds the squares.
+ * out may alias a.
+ */
 static void montsqr(uint64_t *out, const uint64_t *a, const tp_rsa_pub_t *k)
 {
     size_t L = k->limbs;
-    uint64_t t[2 * TP_RSA_MAX_LIMBS + 1], carry;
-    unsigned __int128 p;
-    memset(t, 0, (2 * L + 1) * sizeof(t[0]));
-    for (size_t i = 0; i + 1 < L; i++) {
-        uint64_t ai = a[i];
-        carry = 0;
-        for (size_t j = i + 1; j < L; j++) {
-            p = (unsigned __int128)ai * a[j] + t[i + j] + carry;
-            t[i + j] = (uint64_t)p;
-            carry = (uint64_t)(p >> 64);
-        }
-        t[i + L] = carry;
-    }
-    for (size_t i = 2 * L; i-- > 1;) /* double (the sum of a_i a_j, i < j, is below a^2 / 2) */
-        t[i] = (t[i] << 1) | (t[i - 1] >> 63);
-    t[0] <<= 1;
-    carry = 0;
-    for (size_t i = 0; i < L; i++) {
-        p = (unsigned __int128)a[i] * a[i] + t[2 * i] + carry;
-        t[2 * i] = (uint64_t)p;
-        p = (unsigned __int128)t[2 * i + 1] + (uint64_t)(p >> 64);
-        t[2 * i + 1] = (uint64_t)p;
-        carry = (uint64_t)(p >> 64);
-    }
-    /* reduction: add m * n * 2^(64 i) to clear limb i; what is left, t / R, is below 2n */
-    for (size_t i = 0; i < L; i++) {
-        uint64_t m = t[i] * k->n0inv;
-        carry = 0;
-        for (size_t j = 0; j < L; j++) {
-            p = (unsigned __int128)m * k->n[j] + t[i + j] + carry;
-            t[i + j] = (uint64_t)p;
-            carry = (uint64_t)(p >> 64);
-        }
-        for (size_t j = i + L; carry != 0 && j <= 2 * L; j++) {
-            p = (unsigned __int128)t[j] + carry;
-            t[j] = (uint64_t)p;
-            carry = (uint64_t)(p >> 64);
-        }
-    }
-    if (t[2 * L] != 0 || geq(t + L, k->n, L))
-        sub_into(t + L, k->n, L);
-    memcpy(out, t + L, L * sizeof(t[0]));
+    uint64_t t[2 * TP_RSA_MAX_LIMBS];
+    memset(t, 0, L * sizeof(t[0])); /* row 0 adds into t[1..L-1] */
+    t[2 * L - 1] = 0;               /* no row reaches the top limb */
+    for (size_t i = 0; i + 1 < L; i++)
+        t[i + L] = addmul_row(k, t + 2 * i + 1, a + i + 1, L - 1 - i, a[i]);
+    sqr_diag(k, t, a, L);
+    redc(out, t, k);
 }
+
+/* ---- keys, bytes, exponentiation ---- */
 
 /* x = 2x mod n, for x < n */
 static void double_mod(uint64_t *x, const tp_rsa_pub_t *k)
@@ -128,24 +295,23 @@ static void double_mod(uint64_t *x, const tp_rsa_pub_t *k)
         x[i] = (x[i] << 1) | (x[i - 1] >> 63);
     x[0] <<= 1;
     if (top || geq(x, k->n, L))
-        sub_into(x, k->n, L);
+        sub_to(x, x, k->n, L);
 }
 
+/* little-endian limbs from big-endian bytes */
 static void limbs_from_be(uint64_t *out, size_t limbs, const unsigned char *p, size_t len)
 {
     memset(out, 0, limbs * sizeof(out[0]));
     for (size_t i = 0; i < len; i++) {
-        size_t bit = 8 * (len - 1 - i);
-        out[bit / 64] |= (uint64_t)p[i] << (bit % 64);
+        const unsigned char *q = p + len - 1 - i; /* byte i, counted from the least significant */
+        out[i / 8] |= (uint64_t)*q << (8 * (i % 8));
     }
 }
 
 static void limbs_to_be(unsigned char *p, size_t len, const uint64_t *in)
 {
-    for (size_t i = 0; i < len; i++) {
-        size_t bit = 8 * (len - 1 - i);
-        p[i] = (unsigned char)(in[bit / 64] >> (bit % 64));
-    }
+    for (size_t i = 0; i < len; i++)
+        p[len - 1 - i] = (unsigned char)(in[i / 8] >> (8 * (i % 8)));
 }
 
 int tp_rsa_pub_init(tp_rsa_pub_t *k, const unsigned char *n, size_t nlen, const unsigned char *e,
@@ -165,6 +331,7 @@ int tp_rsa_pub_init(tp_rsa_pub_t *k, const unsigned char *n, size_t nlen, const 
     memset(k, 0, sizeof(*k));
     k->nlen = nlen;
     k->limbs = (nlen + 7) / 8;
+    k->adx = cpu_has_adx();
     limbs_from_be(k->n, k->limbs, n, nlen);
     for (size_t i = 0; i < elen; i++)
         k->e = (k->e << 8) | e[i];
@@ -184,6 +351,11 @@ int tp_rsa_pub_init(tp_rsa_pub_t *k, const unsigned char *n, size_t nlen, const 
     return 0;
 }
 
+/*
+ * Square-and-multiply in Montgomery form (acc = x^j R), except for the last multiplication:
+ * e is odd, so its last bit always asks for one, and taking x itself there instead of x R
+ * gives (x^(e-1) R) x / R = x^e, out of Montgomery form without a conversion.
+ */
 int tp_rsa_public(const tp_rsa_pub_t *k, unsigned char *x, size_t xlen)
 {
     uint64_t v[TP_RSA_MAX_LIMBS], xm[TP_RSA_MAX_LIMBS], acc[TP_RSA_MAX_LIMBS];
@@ -194,19 +366,18 @@ int tp_rsa_public(const tp_rsa_pub_t *k, unsigned char *x, size_t xlen)
     limbs_from_be(v, L, x, xlen);
     if (geq(v, k->n, L))
         return 0;
-    montmul(xm, v, k->rr, k); /* x in Montgomery form */
-    memcpy(acc, xm, L * sizeof(acc[0]));
     int top = 63;
     while (top > 0 && !((k->e >> top) & 1))
         top--;
+    if (top == 0) /* e = 1: x is the answer */
+        return 1;
+    montmul(xm, v, k->rr, k); /* x R mod n */
+    memcpy(acc, xm, L * sizeof(acc[0]));
     for (int bit = top - 1; bit >= 0; bit--) {
         montsqr(acc, acc, k);
         if ((k->e >> bit) & 1)
-            montmul(acc, acc, xm, k);
+            montmul(acc, acc, bit == 0 ? v : xm, k);
     }
-    memset(v, 0, L * sizeof(v[0]));
-    v[0] = 1;
-    montmul(acc, acc, v, k); /* out of Montgomery form */
     limbs_to_be(x, xlen, acc);
     return 1;
 }

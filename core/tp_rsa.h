@@ -5,7 +5,8 @@
  * operation cost about as much as a private one would with a short exponent (~130 us here).
  * Verification handles only public values (the key, the signature, the message hash), so
  * timing leaks nothing; this file does the operation with plain 64-bit Montgomery
- * arithmetic and square-and-multiply over the (short) public exponent instead.
+ * arithmetic and square-and-multiply over the (short) public exponent instead, with its inner
+ * loops in MULX/ADCX/ADOX assembly on x86-64 CPUs that have them (portable C elsewhere).
  */
 #ifndef TP_RSA_H
 #define TP_RSA_H
@@ -25,6 +26,8 @@ typedef struct {
     uint64_t e;
     size_t limbs;
     size_t nlen; /* modulus length in bytes (leading zeros stripped) */
+    int adx;     /* 1: the inner loops use MULX/ADCX/ADOX, set by tp_rsa_pub_init when the CPU
+                    has BMI2 and ADX; tests clear it to check the portable C path */
 } tp_rsa_pub_t;
 
 /* tp_rsa_pub_init(k, n, nlen, e, elen) -> 0, or -1 when n is even, below 3, over 4096 bits,
