@@ -2,8 +2,9 @@
  * fuzz_rsa.c - libFuzzer target: tp_rsa_public against BearSSL's br_rsa_i31_public on
  * attacker-chosen inputs (a JWT signature is the x of the public operation). Two keys made
  * once from a fixed seed (2048 bits e = 65537, 1024 bits e = 3); the first input byte picks
- * one, the rest, cut or left-padded with zeros to the modulus length, is x. Any difference
- * in the result, or in whether x is refused, stops the fuzzer.
+ * one, the rest, cut or left-padded with zeros to the modulus length, is x. tp_rsa runs on
+ * both of its paths (the MULX/ADX one when this CPU has it, and the portable C one); any
+ * difference in the result, or in whether x is refused, stops the fuzzer.
  */
 #include "tp_rsa.h"
 
@@ -14,7 +15,8 @@
 
 typedef struct {
     br_rsa_public_key pk;
-    tp_rsa_pub_t k;
+    tp_rsa_pub_t k;          /* as tp_rsa_pub_init made it */
+    tp_rsa_pub_t k_portable; /* the same with adx cleared */
     unsigned char kbuf_priv[BR_RSA_KBUF_PRIV_SIZE(2048)];
     unsigned char kbuf_pub[BR_RSA_KBUF_PUB_SIZE(2048)];
 } fuzz_key_t;
@@ -35,13 +37,15 @@ static void make_keys(void)
             tp_rsa_pub_init(&keys[i].k, keys[i].pk.n, keys[i].pk.nlen, keys[i].pk.e,
                             keys[i].pk.elen) != 0)
             abort();
+        keys[i].k_portable = keys[i].k;
+        keys[i].k_portable.adx = 0;
     }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int ready;
-    unsigned char a[512], b[512];
+    unsigned char a[512], b[512], c[512];
 
     if (!ready) {
         make_keys();
@@ -54,9 +58,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memset(a, 0, nlen);
     memcpy(a + nlen - take, data + 1, take);
     memcpy(b, a, nlen);
+    memcpy(c, a, nlen);
     int ra = tp_rsa_public(&key->k, a, nlen);
     int rb = (int)br_rsa_i31_public(b, nlen, &key->pk);
-    if (ra != rb || (ra && memcmp(a, b, nlen) != 0))
+    int rc = tp_rsa_public(&key->k_portable, c, nlen);
+    if (ra != rb || rc != rb || (ra && (memcmp(a, b, nlen) != 0 || memcmp(c, b, nlen) != 0)))
         __builtin_trap();
     return 0;
 }
