@@ -298,20 +298,46 @@ static void double_mod(uint64_t *x, const tp_rsa_pub_t *k)
         sub_to(x, x, k->n, L);
 }
 
-/* little-endian limbs from big-endian bytes */
+/* the 8 bytes at p as a big-endian number, and back (compilers make each one load or store
+ * and a byte swap) */
+static uint64_t load_be64(const unsigned char *p)
+{
+    return (uint64_t)p[0] << 56 | (uint64_t)p[1] << 48 | (uint64_t)p[2] << 40 |
+           (uint64_t)p[3] << 32 | (uint64_t)p[4] << 24 | (uint64_t)p[5] << 16 |
+           (uint64_t)p[6] << 8 | p[7];
+}
+
+static void store_be64(unsigned char *p, uint64_t w)
+{
+    p[0] = (unsigned char)(w >> 56);
+    p[1] = (unsigned char)(w >> 48);
+    p[2] = (unsigned char)(w >> 40);
+    p[3] = (unsigned char)(w >> 32);
+    p[4] = (unsigned char)(w >> 24);
+    p[5] = (unsigned char)(w >> 16);
+    p[6] = (unsigned char)(w >> 8);
+    p[7] = (unsigned char)w;
+}
+
+/* little-endian limbs from big-endian bytes: whole limbs from the end, then the leading bytes
+ * of a partial top limb */
 static void limbs_from_be(uint64_t *out, size_t limbs, const unsigned char *p, size_t len)
 {
+    size_t i = 0;
     memset(out, 0, limbs * sizeof(out[0]));
-    for (size_t i = 0; i < len; i++) {
-        const unsigned char *q = p + len - 1 - i; /* byte i, counted from the least significant */
-        out[i / 8] |= (uint64_t)*q << (8 * (i % 8));
-    }
+    for (; 8 * i + 8 <= len; i++)
+        out[i] = load_be64(p + len - 8 * i - 8);
+    for (size_t j = 8 * i; j < len; j++) /* byte j, counted from the least significant */
+        out[i] |= (uint64_t)p[len - 1 - j] << (8 * (j - 8 * i));
 }
 
 static void limbs_to_be(unsigned char *p, size_t len, const uint64_t *in)
 {
-    for (size_t i = 0; i < len; i++)
-        p[len - 1 - i] = (unsigned char)(in[i / 8] >> (8 * (i % 8)));
+    size_t i = 0;
+    for (; 8 * i + 8 <= len; i++)
+        store_be64(p + len - 8 * i - 8, in[i]);
+    for (size_t j = 8 * i; j < len; j++)
+        p[len - 1 - j] = (unsigned char)(in[i] >> (8 * (j - 8 * i)));
 }
 
 int tp_rsa_pub_init(tp_rsa_pub_t *k, const unsigned char *n, size_t nlen, const unsigned char *e,
