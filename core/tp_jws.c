@@ -23,32 +23,32 @@ static int decode_part(const char *p, size_t n, unsigned char *buf, size_t cap, 
     return 0;
 }
 
+/* the first '.' in [from, end), or NULL */
+static const char *dot_from(const char *from, const char *end)
+{
+    return memchr(from, '.', (size_t)(end - from));
+}
+
 int tp_ffi_jws_split(const char *tok, size_t len, unsigned char *buf, size_t cap,
                      tp_jws_parts_t *out)
 {
-    const char *dot1 = memchr(tok, '.', len);
-    if (dot1 == NULL)
-        return -1;
-    size_t h_len = (size_t)(dot1 - tok);
-    const char *payload = dot1 + 1;
-    size_t rest = len - h_len - 1;
-    const char *dot2 = memchr(payload, '.', rest);
-    if (dot2 == NULL)
-        return -1;
-    size_t p_len = (size_t)(dot2 - payload);
-    const char *sig = dot2 + 1;
-    size_t s_len = rest - p_len - 1;
-    if (h_len == 0 || p_len == 0 || memchr(sig, '.', s_len) != NULL)
+    const char *end = tok + len;
+    const char *dot1 = dot_from(tok, end);
+    const char *dot2 = dot1 ? dot_from(dot1 + 1, end) : NULL;
+    if (dot2 == NULL || dot_from(dot2 + 1, end) != NULL)
+        return -1; /* not exactly three parts */
+    size_t h_len = (size_t)(dot1 - tok), p_len = (size_t)(dot2 - dot1 - 1);
+    if (h_len == 0 || p_len == 0)
         return -1;
 
     size_t used = 0;
     int rc = decode_part(tok, h_len, buf, cap, &used, &out->header_len);
     if (rc == 0)
-        rc = decode_part(payload, p_len, buf, cap, &used, &out->payload_len);
+        rc = decode_part(dot1 + 1, p_len, buf, cap, &used, &out->payload_len);
     if (rc == 0)
-        rc = decode_part(sig, s_len, buf, cap, &used, &out->sig_len);
+        rc = decode_part(dot2 + 1, (size_t)(end - dot2 - 1), buf, cap, &used, &out->sig_len);
     if (rc != 0)
         return rc;
-    out->signing_len = h_len + 1 + p_len;
+    out->signing_len = (size_t)(dot2 - tok);
     return 0;
 }

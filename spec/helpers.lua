@@ -36,6 +36,24 @@ function helpers.write_file(path, text)
   f:close()
 end
 
+-- write_plugin(dir, name, handler_src): a plugin `name` in dir (a plugins_path entry) with
+-- handler_src as its handler.lua and a schema with an empty config record.
+function helpers.write_plugin(dir, name, handler_src)
+  local pdir = dir .. "/" .. name
+  assert(os.execute("mkdir -p '" .. pdir .. "'"))
+  helpers.write_file(pdir .. "/schema.lua", string.format(
+    "return { name = %q, fields = { { config = { type = 'record', fields = {} } } } }\n", name))
+  helpers.write_file(pdir .. "/handler.lua", handler_src)
+end
+
+-- stop_and_clean(gw, dir): end of a spec that started gw on plugins written under dir
+-- (helpers.tmpdir("plugins")): stops the gateway, cleans up, removes dir.
+function helpers.stop_and_clean(gw, dir)
+  if gw then gw:stop() end
+  helpers.cleanup()
+  if dir and dir:match("^/tmp/turnpike%-plugins%-") then os.execute("rm -rf '" .. dir .. "'") end
+end
+
 -- spawn_python(dir, args, port, pids): `python3 ARGS --lifetime=360` in the background from
 -- dir (bounded by timeout 400, output to dir/py.log); its pid goes into pids (the spec kills
 -- them in teardown) and this returns once port accepts connections.

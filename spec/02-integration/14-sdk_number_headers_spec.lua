@@ -9,22 +9,12 @@ local VALUES = { 0, 7, 42, 999999, 1000000, -42, 1e13, 99999999999999, 2.5, -0.5
 describe("SDK response.set_header with numbers", function()
   local up, dir, gw
 
-  local function write(path, text)
-    local f = assert(io.open(path, "wb"))
-    f:write(text)
-    f:close()
-  end
-
   lazy_setup(function()
     up = helpers.mock_upstream()
     dir = helpers.tmpdir("plugins")
-    local pdir = dir .. "/" .. PLUGIN
-    os.execute("mkdir -p '" .. pdir .. "'")
-    write(pdir .. "/schema.lua", string.format(
-      "return { name = %q, fields = { { config = { type = 'record', fields = {} } } } }\n", PLUGIN))
     local list = {}
     for i, v in ipairs(VALUES) do list[i] = string.format("%.17g", v) end
-    write(pdir .. "/handler.lua", [[
+    helpers.write_plugin(dir, PLUGIN, [[
 local VALUES = { ]] .. table.concat(list, ", ") .. [[ }
 local Handler = { PRIORITY = 900, VERSION = "1.0.0" }
 function Handler:access()
@@ -43,11 +33,7 @@ return Handler
     }
   end)
 
-  lazy_teardown(function()
-    if gw then gw:stop() end
-    helpers.cleanup()
-    if dir and dir:match("^/tmp/turnpike%-plugins%-") then os.execute("rm -rf '" .. dir .. "'") end
-  end)
+  lazy_teardown(function() helpers.stop_and_clean(gw, dir) end)
 
   it("reads as tostring(value), before and after the response exists", function()
     for _ = 1, 3 do -- the later requests run compiled code paths

@@ -10,19 +10,7 @@ local FAIL, AFTER = "fx-fail", "fx-after"
 describe("a plugin that raises", function()
   local up, dir, gw
 
-  local function write(path, text)
-    local f = assert(io.open(path, "wb"))
-    f:write(text)
-    f:close()
-  end
-
-  local function plugin(name, handler)
-    local pdir = dir .. "/" .. name
-    os.execute("mkdir -p '" .. pdir .. "'")
-    write(pdir .. "/schema.lua", string.format(
-      "return { name = %q, fields = { { config = { type = 'record', fields = {} } } } }\n", name))
-    write(pdir .. "/handler.lua", handler)
-  end
+  local function plugin(name, handler) helpers.write_plugin(dir, name, handler) end
 
   lazy_setup(function()
     up = helpers.mock_upstream()
@@ -67,11 +55,7 @@ return Handler
     }
   end)
 
-  lazy_teardown(function()
-    if gw then gw:stop() end
-    helpers.cleanup()
-    if dir and dir:match("^/tmp/turnpike%-plugins%-") then os.execute("rm -rf '" .. dir .. "'") end
-  end)
+  lazy_teardown(function() helpers.stop_and_clean(gw, dir) end)
 
   local function get(fail_in, mark)
     return assert(helpers.http(gw.proxy_port, { path = "/e",
