@@ -108,6 +108,16 @@ cpu_ticks() {
     echo $_ct
 }
 
+# user_ticks PID...: utime alone (the gateway's own code; the kernel's share is stime).
+user_ticks() {
+    _ut=0
+    for _cp in "$@"; do
+        _uv=$(sed 's/^.*) //' /proc/"$_cp"/stat 2>/dev/null | awk '{ print $12 }')
+        _ut=$((_ut + ${_uv:-0}))
+    done
+    echo $_ut
+}
+
 # http_code PORT PATH [HEADER]: the status code a GET answers with (000 when nothing answers).
 http_code() {
     if [ $# -ge 3 ]; then
@@ -180,7 +190,8 @@ worker_rss() {
 
 # measure NAME ROUND SECONDS [URL]: one wrk run against gateway NAME, with the header in
 # $W/NAME/header and the wrk script in $W/NAME/script when present. Appends to results.tsv:
-# name round requests duration_us p50_us p99_us sockerr non2xx gateway_cpu_ticks
+# name round requests duration_us p50_us p99_us sockerr non2xx gateway_cpu_ticks other_ticks
+# gateway_user_ticks
 measure() {
     name=$1 round=$2 secs=$3
     url=${4:-http://127.0.0.1:$(cat "$W/$name/port")/bench/x}
@@ -191,6 +202,7 @@ measure() {
     pids=$(gw_pids "$name")
     ups=$(gw_pids upstream)
     c0=$(cpu_ticks $pids)
+    cu0=$(user_ticks $pids)
     u0=$(cpu_ticks $ups)
     m0=$(machine_busy)
     wt="/usr/bin/time -o $W/$name/wrktime.$round -f %U+%S"
@@ -207,6 +219,7 @@ measure() {
             > "$W/$name/wrk.$round" 2>&1
     fi
     c1=$(cpu_ticks $pids)
+    cu1=$(user_ticks $pids)
     u1=$(cpu_ticks $ups)
     # a worker that died (and was replaced) in the round makes its CPU figure meaningless
     if [ "$(gw_pids "$name")" != "$pids" ]; then
@@ -226,8 +239,8 @@ measure() {
         return 1
     fi
     set -- $(echo "$line" | tr ' =' '\n\n' | awk 'NR % 2 == 1 && NR > 1')
-    printf '%s %s %s %s %s %s %s %s %s %s\n' "$name" "$round" "$1" "$2" "$3" "$4" "$5" "$6" \
-        $((c1 - c0)) "$other" >> "$W/results.tsv"
+    printf '%s %s %s %s %s %s %s %s %s %s %s\n' "$name" "$round" "$1" "$2" "$3" "$4" "$5" "$6" \
+        $((c1 - c0)) "$other" $((cu1 - cu0)) >> "$W/results.tsv"
     say "  $name round $round: $(awk -v r="$1" -v d="$2" -v c=$((c1 - c0)) -v o="$other" -v hz="$HZ" \
         'BEGIN { printf "%.0f req/s, %.1f us CPU/req, other load %.0f%% of a core", r / (d / 1e6), c / hz * 1e6 / r, o / hz / (d / 1e6) * 100 }'), p99 $(($4 / 1000)).$(($4 % 1000 / 100)) ms, errors $5+$6"
 }

@@ -35,7 +35,9 @@ def load(work):
     runs, invalid = {}, {}
     with open(os.path.join(work, "results.tsv")) as f:
         for line in f:
-            name, rnd, req, dur, p50, p99, sockerr, non2xx, ticks, other = line.split()
+            fields = line.split()
+            name, rnd, req, dur, p50, p99, sockerr, non2xx, ticks, other = fields[:10]
+            user = int(fields[10]) if len(fields) > 10 else None
             req, dur, ticks = int(req), int(dur) / 1e6, int(ticks)
             if ticks < 0 or req == 0 or (ticks == 0 and req > 1000 and name != "upstream"):
                 # a gateway process died in this round: it counts only as errors
@@ -44,6 +46,7 @@ def load(work):
             runs.setdefault(name, {})[rnd] = {
                 "rps": req / dur, "p50": int(p50) / 1000.0, "p99": int(p99) / 1000.0,
                 "cpu_us": ticks / hz * 1e6 / req if req else float("nan"),
+                "user_us": user / hz * 1e6 / req if req and user is not None else float("nan"),
                 "util": ticks / hz / dur * 100.0, "errors": int(sockerr) + int(non2xx),
                 "requests": req, "other": int(other) / hz / dur * 100.0,
             }
@@ -51,7 +54,15 @@ def load(work):
     return kv, runs
 
 
-FIELDS = ("rps", "p50", "p99", "cpu_us", "util", "other")
+FIELDS = ("rps", "p50", "p99", "cpu_us", "user_us", "util", "other")
+
+
+def paired(case, base, field):
+    """Median over the rounds both ran of case[field] - base[field]: each case against the
+    baseline measured in the same round (the kernel's share of a request drifts between rounds
+    on a shared VM; a difference within one round is steadier than a difference of minima)."""
+    diffs = [case[k][field] - base[k][field] for k in case if k in base]
+    return statistics.median(diffs) if diffs else float("nan")
 
 
 def med(rounds, field, which=None):
@@ -153,21 +164,30 @@ def main(work):
         w("req/s per round: turnpike %s; NGINX %s." % (
             ", ".join("%.0f" % x for x in tp["rounds"]),
             ", ".join("%.0f" % x for x in ng["rounds"])))
+        if tp["user_us"] == tp["user_us"] and ng["user_us"] == ng["user_us"]:  # not NaN
+            w("Where the CPU goes (medians per request): turnpike %.1f µs in its own code "
+              "(utime) and %.1f µs in the kernel (stime); NGINX %.1f µs and %.1f µs." % (
+                  tp["user_us"], med(numbered("tp-plain"), "cpu_us") - tp["user_us"],
+                  ng["user_us"], med(numbered("nginx"), "cpu_us") - ng["user_us"]))
     w("")
 
     w("## 2–5. Cost of routes and plugins")
     w("")
     w("Each case is its own gateway with one route (or 1,000), measured in the same rounds as "
-      "its baseline. Throughput cost (req/s) = 1 − req/s ÷ baseline req/s, as measured; CPU "
-      "added = CPU/request − baseline CPU/request; capacity cost (CPU) = 1 − baseline "
-      "CPU/request ÷ CPU/request, the throughput a saturated gateway core would lose. The "
-      "CPU figures are the steadier ones when other load shares the machine (other load = "
-      "CPU time used by processes other than the gateway, the upstream and wrk during the "
-      "round, in % of one core; median over rounds).")
+      "its baseline. Throughput cost (req/s) = 1 − req/s ÷ baseline req/s, as measured (when "
+      "the gateway is not the bottleneck, e.g. wrk parsing larger responses on the shared "
+      "core, this is not the gateway's cost). CPU added = the median over rounds of CPU/request "
+      "− the baseline's CPU/request in the same round; capacity cost (CPU) = CPU added ÷ "
+      "(baseline CPU/request + CPU added), the throughput a saturated gateway core would lose. "
+      "User CPU added is the same paired median of utime alone: what turnpike's own code adds "
+      "(every case makes the same system calls per request, and the kernel's share drifts by "
+      "about ±1 µs between rounds on this VM). Other load = CPU time used by processes other "
+      "than the gateway, the upstream and wrk during the round, in % of one core; median over "
+      "rounds.")
     w("")
     w("| case | req/s | throughput cost (req/s) | CPU/request | CPU added | capacity cost (CPU) "
-      "| p99 | other load | errors |")
-    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| user CPU added | p99 | other load | errors |")
+    w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     cases = [("tp-plain", "tp-plain"), ("tp-noop3", "tp-plain"), ("tp-routes1000", "tp-plain"),
              ("tp-key-auth", "tp-plain"), ("tp-jwt-hs256", "tp-plain"),
              ("tp-jwt-hs256-uniq", "tp-plain"), ("tp-jwt-rs256", "tp-plain"),
@@ -179,18 +199,21 @@ def main(work):
         s, b = stats.get(name), stats.get(base)
         if not s or not b:
             if name in kv["invalid"] and not s:
-                w("| %s | no valid round: the gateway crashed | | | | | | | |" % LABELS[name])
+                w("| %s | no valid round: the gateway crashed | | | | | | | | |" % LABELS[name])
             elif name == "nginx-lua":
-                w("| %s | lua module %s | | | | | | | |" % (LABELS[name], one(kv, "nginx_lua")))
+                w("| %s | lua module %s | | | | | | | | |" % (LABELS[name],
+                                                             one(kv, "nginx_lua")))
             continue
         if name == base:
-            w("| %s (baseline) | %.0f | — | %.1f µs | — | — | %.2f ms | %.0f%% | %d |" % (
+            w("| %s (baseline) | %.0f | — | %.1f µs | — | — | — | %.2f ms | %.0f%% | %d |" % (
                 LABELS[name], s["rps"], s["cpu_us"], s["p99"], s["other"], s["errors"]))
         else:
-            w("| %s | %.0f | %.1f%% | %.1f µs | %+.1f µs | %.1f%% | %.2f ms | %.0f%% | %d |" % (
-                LABELS[name], s["rps"], (1 - s["rps"] / b["rps"]) * 100, s["cpu_us"],
-                s["cpu_us"] - b["cpu_us"], (1 - b["cpu_us"] / s["cpu_us"]) * 100, s["p99"],
-                s["other"], s["errors"]))
+            cr, br = numbered(name), numbered(base)
+            added = paired(cr, br, "cpu_us")
+            w("| %s | %.0f | %.1f%% | %.1f µs | %+.1f µs | %.1f%% | %+.2f µs | %.2f ms | %.0f%% "
+              "| %d |" % (LABELS[name], s["rps"], (1 - s["rps"] / b["rps"]) * 100, s["cpu_us"],
+                          added, added / (b["cpu_us"] + added) * 100,
+                          paired(cr, br, "user_us"), s["p99"], s["other"], s["errors"]))
     w("")
     w("The jwt cases with one token exercise the plugin's verified-token cache (a client "
       "reusing its token); the 12,000-token case cycles through more tokens than the cache "
