@@ -178,7 +178,7 @@ def main(work):
       "the gateway is not the bottleneck, e.g. wrk parsing larger responses on the shared "
       "core, this is not the gateway's cost). CPU added = the median over rounds of CPU/request "
       "− the baseline's CPU/request in the same round; capacity cost (CPU) = CPU added ÷ "
-      "(baseline CPU/request + CPU added), the throughput a saturated gateway core would lose. "
+      "(the baseline's median CPU/request + CPU added), the throughput a saturated gateway core would lose. "
       "User CPU added is the same paired median of utime alone: what turnpike's own code adds "
       "(every case makes the same system calls per request, and the kernel's share drifts by "
       "about ±1 µs between rounds on this VM). Other load = CPU time used by processes other "
@@ -212,12 +212,13 @@ def main(work):
             added = paired(cr, br, "cpu_us")
             w("| %s | %.0f | %.1f%% | %.1f µs | %+.1f µs | %.1f%% | %+.2f µs | %.2f ms | %.0f%% "
               "| %d |" % (LABELS[name], s["rps"], (1 - s["rps"] / b["rps"]) * 100, s["cpu_us"],
-                          added, added / (b["cpu_us"] + added) * 100,
+                          added, added / (med(br, "cpu_us") + added) * 100,
                           paired(cr, br, "user_us"), s["p99"], s["other"], s["errors"]))
     w("")
     w("The jwt cases with one token exercise the plugin's verified-token cache (a client "
       "reusing its token); the 12,000-token case cycles through more tokens than the cache "
-      "holds (10,000), so every request verifies an HMAC.")
+      "holds (10,000), so every request verifies its signature (an HMAC, or the RSA public "
+      "operation).")
     w("")
 
     w("## 6. Reload")
