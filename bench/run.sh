@@ -98,25 +98,20 @@ machine_busy() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /
 
 vmrss() { awk '/^VmRSS:/ { print $2 }' /proc/"$1"/status 2>/dev/null || echo 0; }
 
-# cpu_ticks PID...: utime+stime (clock ticks) summed over the processes.
-cpu_ticks() {
+# proc_ticks EXPR PID...: EXPR over the fields of /proc/PID/stat after the command name ($12
+# utime, $13 stime, in clock ticks), summed over the processes.
+proc_ticks() {
+    _expr=$1
+    shift
     _ct=0
     for _cp in "$@"; do
-        _cv=$(sed 's/^.*) //' /proc/"$_cp"/stat 2>/dev/null | awk '{ print $12 + $13 }')
+        _cv=$(sed 's/^.*) //' /proc/"$_cp"/stat 2>/dev/null | awk "{ print $_expr }")
         _ct=$((_ct + ${_cv:-0}))
     done
     echo $_ct
 }
-
-# user_ticks PID...: utime alone (the gateway's own code; the kernel's share is stime).
-user_ticks() {
-    _ut=0
-    for _cp in "$@"; do
-        _uv=$(sed 's/^.*) //' /proc/"$_cp"/stat 2>/dev/null | awk '{ print $12 }')
-        _ut=$((_ut + ${_uv:-0}))
-    done
-    echo $_ut
-}
+cpu_ticks() { proc_ticks '$12 + $13' "$@"; }   # utime + stime
+user_ticks() { proc_ticks '$12' "$@"; }        # utime: the gateway's own code
 
 # http_code PORT PATH [HEADER]: the status code a GET answers with (000 when nothing answers).
 http_code() {
