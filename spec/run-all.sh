@@ -131,7 +131,8 @@ if [ "$what" = all ]; then
             spec/02-integration/20-outbound_io_spec.lua spec/02-integration/40-proxy_cache_spec.lua \
             spec/02-integration/11-chaos_spec.lua spec/02-integration/12-tls_spec.lua \
             spec/02-integration/13-tls_upstream_spec.lua spec/02-integration/21-outbound_https_spec.lua \
-            spec/02-integration/15-websocket_spec.lua
+            spec/02-integration/15-websocket_spec.lua spec/02-integration/16-plugin_errors_spec.lua \
+            spec/02-integration/50-auth_spec.lua
         unset TURNPIKE_SPEC_BINARY ASAN_OPTIONS
     fi
     if command -v redis-server >/dev/null 2>&1; then
