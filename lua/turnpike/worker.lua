@@ -187,13 +187,18 @@ function _M.log(addr)
   local r, ctx = backend.current()
   if not ctx then return end
   if not ctx.admin then
-    if ctx.service then balancer:report(ctx, r) end
+    -- entered again after a plugin failed in log (see failed): the target's health report
+    -- and the figures for log.serialize() were made the first time
+    local again = ctx.resume_after ~= nil
+    if ctx.service and not again then balancer:report(ctx, r) end
     if rn:has_phase("log") then
-      -- what log.serialize() reports: sizes and Kong's latency split
-      local received, sent, total, upstream = backend.stats(r)
-      ctx.request_size, ctx.response_size = received, sent
-      ctx.latencies = { request = total, proxy = upstream,
-                        kong = upstream and (total - upstream) or total }
+      if not again then
+        -- what log.serialize() reports: sizes and Kong's latency split
+        local received, sent, total, upstream = backend.stats(r)
+        ctx.request_size, ctx.response_size = received, sent
+        ctx.latencies = { request = total, proxy = upstream,
+                          kong = upstream and (total - upstream) or total }
+      end
       rn:log(r, ctx)
     end
   end

@@ -48,8 +48,12 @@ end
 return Handler
 ]])
     gw = helpers.start_turnpike {
-      config = { services = { { name = "s", url = "http://127.0.0.1:" .. up.port,
+      config = { services = { { name = "s", host = "pool", port = 80, protocol = "http",
                                 routes = { { name = "s", paths = { "/" } } } } },
+                 -- an upstream entity with a passive breaker: requests are reported to it
+                 upstreams = { { name = "pool", targets = { { target = "127.0.0.1:" .. up.port } },
+                                 healthchecks = { passive = { unhealthy = { http_failures = 5 } },
+                                                  breaker = { window_ms = 600000 } } } },
                  plugins = { { name = FAIL }, { name = AFTER } } },
       plugins_path = { dir },
     }
@@ -107,6 +111,18 @@ return Handler
     gw:wait_log("fx-after logged l1", 5, true)
     assert.equal(200, get("log-after-sleep", "l2").status)
     gw:wait_log("fx-after logged l2", 5, true)
+  end)
+
+  it("in log does not report the request to the target's breaker twice", function()
+    local function reported() -- requests the target's breaker counted in its window
+      local res = assert(gw:admin { path = "/upstreams/pool/health" })
+      assert.equal(200, res.status)
+      return res:json().data[1].state.window_requests
+    end
+    local before = reported()
+    for i = 1, 5 do assert.equal(200, get("log", "twice" .. i).status) end
+    gw:wait_log("fx-after logged twice5", 5, true)
+    assert.equal(before + 5, reported())
   end)
 
   it("many failing and passing requests in turn leave the worker serving", function()
