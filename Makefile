@@ -29,7 +29,7 @@ build/obj/%.o: core/%.c core/*.h | build/obj
 	$(CC) $(CFLAGS) $(LTO) -c -o $@ $<
 
 # The RSA arithmetic's carry chains run ~25% faster unrolled (bench: 2048-bit public op).
-build/obj/tp_rsa.o: CFLAGS += -funroll-loops
+build/obj/tp_rsa.o build/obj/tp_rsa_ifma.o: CFLAGS += -funroll-loops
 
 build/turnpike: build/obj/main.o $(CORE_OBJ)
 	$(CC) $(LDFLAGS) $(filter -O%,$(CFLAGS)) $(LTO) -o $@ $^ $(LDLIBS)
