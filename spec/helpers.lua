@@ -54,6 +54,16 @@ function helpers.stop_and_clean(gw, dir)
   if dir and dir:match("^/tmp/turnpike%-plugins%-") then os.execute("rm -rf '" .. dir .. "'") end
 end
 
+-- kill_and_clean(pids, dir): end of a spec that spawned helper processes (a pid or a list of
+-- them, e.g. from spawn_python) and kept files in dir under /tmp: cleans up what the kit
+-- started, kills the processes, removes dir.
+function helpers.kill_and_clean(pids, dir)
+  helpers.cleanup()
+  if type(pids) ~= "table" then pids = { pids } end
+  for _, pid in ipairs(pids) do os.execute("kill " .. pid .. " 2>/dev/null") end
+  if dir and dir:match("^/tmp/") then os.execute("rm -rf '" .. dir .. "'") end
+end
+
 -- spawn_python(dir, args, port, pids): `python3 ARGS --lifetime=360` in the background from
 -- dir (bounded by timeout 400, output to dir/py.log); its pid goes into pids (the spec kills
 -- them in teardown) and this returns once port accepts connections.

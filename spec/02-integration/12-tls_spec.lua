@@ -81,10 +81,7 @@ describe("Core: TLS termination", function()
     gw = helpers.start_turnpike { config = config { cert("a", { "a.test" }), cert("b", { "*.b.test" }) } }
   end)
 
-  lazy_teardown(function()
-    helpers.cleanup()
-    if dir and dir:match("^/tmp/") then os.execute("rm -rf '" .. dir .. "'") end
-  end)
+  lazy_teardown(function() helpers.kill_and_clean({}, dir) end)
 
   it("proxies over TLS and tells the upstream X-Forwarded-Proto: https", function()
     local out, code = curl("a.test", "/echo/x", "-w '\\n%{http_code}'")

@@ -94,11 +94,7 @@ describe("Core: https upstreams", function()
     } }
   end)
 
-  lazy_teardown(function()
-    helpers.cleanup()
-    for _, pid in ipairs(pids) do os.execute("kill " .. pid .. " 2>/dev/null") end
-    if dir and dir:match("^/tmp/") then os.execute("rm -rf '" .. dir .. "'") end
-  end)
+  lazy_teardown(function() helpers.kill_and_clean(pids, dir) end)
 
   it("proxies a GET over TLS with SNI and the usual X-Forwarded-* headers", function()
     local res = get("/get/a?x=1", { headers = { ["X-Test"] = "1" } })

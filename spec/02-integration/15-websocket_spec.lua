@@ -112,11 +112,7 @@ describe("Core: WebSocket tunnels", function()
     } }
   end)
 
-  lazy_teardown(function()
-    helpers.cleanup()
-    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
-    if dir and dir:match("^/tmp/") then os.execute("rm -rf '" .. dir .. "'") end
-  end)
+  lazy_teardown(function() helpers.kill_and_clean(pid or {}, dir) end)
 
   it("answers the handshake with 101 and the upstream's Sec-WebSocket-Accept", function()
     local c, res = open("/ws/hello")
@@ -301,11 +297,7 @@ describe("Core: WebSocket tunnels over TLS", function()
     } }
   end)
 
-  lazy_teardown(function()
-    helpers.cleanup()
-    if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
-    if dir and dir:match("^/tmp/") then os.execute("rm -rf '" .. dir .. "'") end
-  end)
+  lazy_teardown(function() helpers.kill_and_clean(pid or {}, dir) end)
 
   it("tunnels 1 MB each way between a TLS client and a wss upstream", function()
     local out, code = helpers.sh(("timeout 60 python3 %s client %d /wss/x %d 2>&1")

@@ -142,11 +142,7 @@ describe("Core: turnpike.http over https", function()
     }
   end)
 
-  lazy_teardown(function()
-    helpers.cleanup()
-    for _, pid in ipairs(pids) do os.execute("kill " .. pid .. " 2>/dev/null") end
-    if dir and dir:match("^/tmp/") then os.execute("rm -rf '" .. dir .. "'") end
-  end)
+  lazy_teardown(function() helpers.kill_and_clean(pids, dir) end)
 
   describe("turnpike.http.request_uri", function()
     it("verifies by default against ca_certificates, sends SNI and reuses the connection", function()
