@@ -56,6 +56,7 @@ static void conn_unlink(tp_conn_t *c)
 static void conn_free(tp_conn_t *c)
 {
     tp_worker_t *w = c->w;
+    tp_evorder_forget(&w->evorder, &c->rio);
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->timer);
@@ -643,6 +644,8 @@ static ssize_t conn_recv(tp_conn_t *c, char *buf, size_t len)
 static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
 {
     tp_conn_t *c = tp_container_of(io, tp_conn_t, rio);
+    if (tp_evorder_defer(&c->w->evorder, io, revents))
+        return;
     if (tp_buf_size(&c->in) >= IN_HIGH_WATER) {
         c->reading_paused = 1;
         ev_io_stop(loop, io);

@@ -337,6 +337,8 @@ static ssize_t up_recv(tp_upconn_t *u, char *buf, size_t len)
 static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
 {
     tp_upconn_t *u = tp_container_of(io, tp_upconn_t, rio);
+    if (tp_evorder_defer(&u->w->evorder, io, revents))
+        return;
     tp_req_t *r = u->req;
     if (r == NULL) {
         /* an idle pooled connection became readable: the upstream closed it (or

@@ -139,6 +139,7 @@ void tp_upstream__conn_free(tp_upconn_t *u)
 {
     tp_worker_t *w = u->w;
     ev_timer_stop(w->loop, &u->resume);
+    tp_evorder_forget(&w->evorder, &u->rio);
     ev_io_stop(w->loop, &u->rio);
     ev_io_stop(w->loop, &u->wio);
     ev_timer_stop(w->loop, &u->timer);

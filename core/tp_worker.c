@@ -162,6 +162,7 @@ void tp_worker_main(tp_node_t *node, int *fds, int nfds, int index, const char *
     if (ctl && ctl->generation != w->gen->number && tp_worker_reload(w, err, sizeof(err)) < 0)
         tp_log(TP_LOG_ERR, "reload refused: %s", err);
 
+    tp_evorder_attach(&w->evorder, w->loop);
     ev_run(w->loop, 0);
     tp_log(TP_LOG_INFO, "worker exiting");
     _exit(0);

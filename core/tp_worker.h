@@ -5,6 +5,7 @@
 #ifndef TP_WORKER_H
 #define TP_WORKER_H
 
+#include "tp_evorder.h"
 #include "tp_node.h"
 
 #include <ev.h>
@@ -39,6 +40,7 @@ typedef struct tp_worker_s {
     uint64_t requests;
     uint32_t next_req_id;
     tp_uppool_t *pools; /* upstream keep-alive pools, one per target */
+    tp_evorder_t evorder; /* socket reads run in epoll's order */
 } tp_worker_t;
 
 /** Run a worker: loads the generation, serves until stopped. Never returns. */
