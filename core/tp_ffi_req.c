@@ -72,6 +72,11 @@ int tp_ffi_req_is_tls(tp_req_t *r)
     return r->tls;
 }
 
+int tp_ffi_req_is_upgrade(tp_req_t *r)
+{
+    return r->upgrade;
+}
+
 const char *tp_ffi_req_client_ip(tp_req_t *r, size_t *len)
 {
     *len = strlen(r->client_ip);

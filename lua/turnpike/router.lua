@@ -281,6 +281,9 @@ local function compile_route(route, idx)
   end
   if not is_empty(route.protocols) then
     base.protocols = set_of(route.protocols)
+    -- a route for ws/wss alone answers requests that do not ask to upgrade with 426
+    local p = base.protocols
+    base.upgrade_only = (p.ws or p.wss) and not (p.http or p.https) or nil
     -- ws/wss routes take the Upgrade requests that arrive over http/https (the core
     -- tunnels them once the upstream answers 101); http/https routes take them too
     if base.protocols.ws then base.protocols.http = true end
@@ -555,6 +558,7 @@ find_match = function(self, method, path, host, get_header, scheme, header_arg)
     matched_host = bhost ~= true and bhost or nil,
     matched_method = best.methods and method or nil,
     https_only = best.https_only,
+    upgrade_only = best.upgrade_only,
   }
 end
 

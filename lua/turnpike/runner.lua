@@ -43,6 +43,9 @@ local JSON_HEADERS = { ["content-type"] = "application/json; charset=utf-8" }
 local ERR_USE_HTTPS = '{"message":"Please use HTTPS protocol"}'
 local UPGRADE_HEADERS = { ["content-type"] = JSON_HEADERS["content-type"],
                           ["Upgrade"] = "TLS/1.2, HTTP/1.1" } -- C adds Connection: Upgrade
+local ERR_USE_WEBSOCKET = '{"message":"This route takes WebSocket upgrades only"}'
+local WEBSOCKET_HEADERS = { ["content-type"] = JSON_HEADERS["content-type"],
+                            ["Upgrade"] = "websocket" }
 local PHASES = { "init_worker", "rewrite", "access", "header_filter", "body_filter", "log" }
 
 local function id_of(entity)
@@ -286,6 +289,11 @@ function _M:process(r, ctx)
     local q = backend.get_raw_query(r)
     return backend.resp_exit(r, code, nil, { Location = "https://" .. backend.get_host(r)
       .. backend.get_path(r) .. (q ~= "" and ("?" .. q) or "") })
+  end
+  if match.upgrade_only and not backend.is_upgrade(r) then
+    -- a ws/wss route: a request that does not ask to upgrade is told what would be taken
+    ctx.exited = true
+    return backend.resp_exit(r, 426, ERR_USE_WEBSOCKET, WEBSOCKET_HEADERS)
   end
   local route, service = match.route, match.service
   ctx.route, ctx.service, ctx.route_match = route, service, match

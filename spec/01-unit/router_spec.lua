@@ -296,6 +296,19 @@ describe("router", function()
       end)
     end
 
+    it("marks routes for ws/wss alone as taking upgrades only", function()
+      local r = assert(router.new({
+        R("ws", { paths = { "/ws" }, protocols = { "ws" } }),
+        R("wss", { paths = { "/wss" }, protocols = { "wss" } }),
+        R("both", { paths = { "/both" }, protocols = { "ws", "http" } }),
+        R("plain", { paths = { "/plain" } }),
+      }))
+      assert.is_true(r:match("GET", "/ws", nil, nil, "http").upgrade_only)
+      assert.is_true(r:match("GET", "/wss", nil, nil, "https").upgrade_only)
+      assert.is_nil(r:match("GET", "/both", nil, nil, "http").upgrade_only)
+      assert.is_nil(r:match("GET", "/plain", nil, nil, "http").upgrade_only)
+    end)
+
     it("tells apart requests for one path that differ in method, host or scheme", function()
       local r = assert(router.new({
         R("get", { paths = { "/p" }, methods = { "GET" } }),

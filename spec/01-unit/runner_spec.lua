@@ -194,6 +194,26 @@ describe("runner", function()
       assert.same({ message = "no Route matched with those values" }, res.body)
       assert.same({ "g:rewrite:nil", "g:header_filter:nil", "g:log:nil" }, trace(res))
     end)
+
+    it("answers 426 on a ws-only route to a request that does not ask to upgrade", function()
+      local ws_router = { match = function(_, _, path)
+        return { route = ROUTE, service = SERVICE, upstream_path = path, upgrade_only = true }
+      end }
+      local rn = new_runner({ { name = "r", config = {} } }, { r = recorder("r", 1) },
+                            { router = ws_router })
+      local res = tp.execute(rn, { path = "/chat" })
+      assert.equal(426, res.status)
+      assert.equal("websocket", res.headers["upgrade"])
+      assert.same({ message = "This route takes WebSocket upgrades only" }, res.body)
+      assert.same({ "r:rewrite:nil", "r:header_filter:nil", "r:log:nil" }, trace(res))
+      -- the same route with an upgrade request goes on to the route's plugins
+      tp.reset()
+      res = tp.execute(rn, { path = "/chat", headers = { Upgrade = "websocket",
+                                                         Connection = "keep-alive, Upgrade" } })
+      assert.are_not.equal(426, res.status)
+      assert.same({ "r:rewrite:nil", "r:access:nil", "r:header_filter:nil", "r:log:nil" },
+                  trace(res))
+    end)
   end)
 
   describe("plugin errors", function()

@@ -4,7 +4,7 @@
 -- handshake and masked frames. Covers: the 101 and its accept value, a masked frame echoed,
 -- 1 MB both ways, key-auth on the handshake, either side closing, the idle timeout
 -- (read_timeout), an upstream answering 200 instead of 101, a plain request before the
--- upgrade on the same connection, the access log's 101, other requests meanwhile, and a
+-- upgrade on the same connection, 426 for a plain request on a ws-only route, the access log's 101, other requests meanwhile, and a
 -- graceful stop closing an open tunnel.
 local helpers = require "spec.helpers"
 local bit = require "bit"
@@ -216,6 +216,22 @@ describe("Core: WebSocket tunnels", function()
     local res2 = assert(c:read_response({ timeout_ms = 5000 }))
     assert.equal(200, res2.status)
     assert.equal("", res2:json().upgrade) -- a plain request: no Upgrade went upstream
+    c:close()
+  end)
+
+  it("answers 426 naming websocket to a plain request on a ws-only route, and keeps the connection", function()
+    local c = assert(helpers.raw(gw.proxy_port))
+    assert(c:send("GET /ws/plain HTTP/1.1\r\nHost: ws.test\r\n\r\n"))
+    local res = assert(c:read_response({ timeout_ms = 5000 }))
+    assert.equal(426, res.status)
+    assert.equal("websocket", res.headers["upgrade"])
+    assert.matches("[Uu]pgrade", res.headers["connection"])
+    assert.equal("This route takes WebSocket upgrades only", res:json().message)
+    -- the answer is the gateway's own, and the connection still upgrades
+    res = handshake(c, "/ws/then")
+    assert.equal(101, res.status)
+    assert(c:send(frame(1, "then", "\5\6\7\8")))
+    assert.equal("then", select(2, read_frame(c)))
     c:close()
   end)
 

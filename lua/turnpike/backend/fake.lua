@@ -194,6 +194,10 @@ function _M.new()
     for k, v in pairs(t.headers or {}) do hdrs[k] = v end
     if not headers_get(new_headers(hdrs), "host") then hdrs.Host = r.host end
     r.headers = new_headers(hdrs)
+    -- as the core: a GET with an Upgrade header and "upgrade" among Connection's tokens
+    local connection = headers_get(r.headers, "connection")
+    r.upgrade = r.method == "GET" and headers_get(r.headers, "upgrade") ~= nil
+      and type(connection) == "string" and connection:lower():find("upgrade", 1, true) ~= nil
     r.upstream = { path = r.path, query = r.query }
     r.response = { headers = new_headers(), source = nil }
     return r
@@ -216,6 +220,7 @@ function _M.new()
   function B.get_path(r) return r.path end
   function B.get_raw_query(r) return r.query end
   function B.get_scheme(r) return r.scheme end
+  function B.is_upgrade(r) return r.upgrade end
   function B.get_host(r) return r.host end
   function B.get_port(r) return r.port end
   function B.get_http_version(r) return r.http_version end

@@ -73,6 +73,8 @@ function _M.get_raw_query(r) local p = C.tp_ffi_req_query(r, len_out); return (f
 function _M.get_host(r) local p = C.tp_ffi_req_host(r, len_out); return (ffi_string(p, len_out[0])) end
 function _M.get_port(r) return (C.tp_ffi_req_port(r)) end
 function _M.get_scheme(r) return C.tp_ffi_req_is_tls(r) ~= 0 and "https" or "http" end
+-- a GET asking to switch protocols (Connection: upgrade and an Upgrade header)
+function _M.is_upgrade(r) return C.tp_ffi_req_is_upgrade(r) ~= 0 end
 function _M.get_http_version(r) return C.tp_ffi_req_http_version(r) / 10 end
 function _M.get_client_ip(r) local p = C.tp_ffi_req_client_ip(r, len_out); return (ffi_string(p, len_out[0])) end
 function _M.get_client_port(r) return (C.tp_ffi_req_client_port(r)) end

@@ -12,6 +12,7 @@ const char *tp_ffi_req_host(tp_req_t *r, size_t *len);
 int tp_ffi_req_port(tp_req_t *r);
 int tp_ffi_req_is_admin(tp_req_t *r);
 int tp_ffi_req_is_tls(tp_req_t *r);
+int tp_ffi_req_is_upgrade(tp_req_t *r);
 const char *tp_ffi_req_client_ip(tp_req_t *r, size_t *len);
 int tp_ffi_req_client_port(tp_req_t *r);
 int tp_ffi_req_http_version(tp_req_t *r);
