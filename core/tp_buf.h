@@ -24,7 +24,7 @@ static inline size_t tp_buf_size(const tp_buf_t *b)
 
 static inline char *tp_buf_data(const tp_buf_t *b)
 {
-    return b->base + b->off;
+    return b->base ? b->base + b->off : NULL; /* never NULL + 0 */
 }
 
 /** Make room for at least n more bytes at the end; returns the write position. */

@@ -41,6 +41,8 @@ tp_pool_t *tp_pool_new(void)
 
 void *tp_pool_alloc(tp_pool_t *pool, size_t n)
 {
+    if (n > SIZE_MAX / 2)
+        n = SIZE_MAX / 2; /* no block can hold it: tp_malloc reports the failure (no wrap to 0) */
     n = (n + 7) & ~(size_t)7;
     block_t *b = pool->blocks;
     if (b->cap - b->used >= n) {
@@ -66,7 +68,8 @@ void *tp_pool_alloc(tp_pool_t *pool, size_t n)
 char *tp_pool_strndup(tp_pool_t *pool, const char *s, size_t n)
 {
     char *p = tp_pool_alloc(pool, n + 1);
-    memcpy(p, s, n);
+    if (n)
+        memcpy(p, s, n); /* s may be NULL when n is 0 (an empty buffer's data) */
     p[n] = '\0';
     return p;
 }
