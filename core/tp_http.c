@@ -404,12 +404,12 @@ static int on_headers_complete(http_parser *p)
         r->status = 400;
         return -1; /* any value but 0, 1 and 2 is an error for http-parser */
     }
-    if (r->http_major == 1 && r->http_minor >= 1 && tp_headers_find(&r->headers, "host", 4) == NULL) {
-        r->status = 400; /* RFC 9112 section 3.2: HTTP/1.1 requires Host */
+    if (!tp_http_host_count_ok(r)) {
+        r->status = 400;
         return -1;
     }
+    tp_http_take_host(r); /* before the split: an absolute-form target names the host */
     tp_http_split_url(r);
-    tp_http_take_host(r);
     if (p->flags & F_CHUNKED) {
         r->has_body = 1;
     } else if (p->content_length > 0 && p->content_length != ULLONG_MAX) {
@@ -520,7 +520,10 @@ void tp_http__parse(tp_conn_t *c)
     while (!c->dead && tp_buf_size(&c->in) > 0 && parser_may_run(c)) {
         tp_req_t *before = c->req;
         int in_head = before == NULL || before->state == TP_REQ_HEADERS;
-        if (in_head && !c->discard_body && !tp_http_head_bytes_ok(tp_buf_data(&c->in), tp_buf_size(&c->in))) {
+        size_t head_end;
+        if (in_head && !c->discard_body &&
+            tp_http_head_scan(&c->head_scan, tp_buf_data(&c->in), tp_buf_size(&c->in), &head_end) ==
+                TP_HEAD_BAD) {
             tp_log(TP_LOG_INFO, "bad request head from %s (NUL, bare CR, obs-fold or space "
                    "before a colon)", c->client_ip);
             if (c->req == NULL)

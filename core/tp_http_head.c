@@ -34,6 +34,17 @@ int tp_http_framing_is_safe(tp_req_t *r)
     return !(cl && te);
 }
 
+int tp_http_host_count_ok(tp_req_t *r)
+{
+    int hosts = 0;
+    for (int i = 0; i < r->headers.n; i++) {
+        const tp_header_t *h = &r->headers.items[i];
+        hosts += h->nlen == 4 && tp_strieq(h->name, h->nlen, "host");
+    }
+    int required = r->http_major == 1 && r->http_minor >= 1;
+    return hosts == 1 || (hosts == 0 && !required);
+}
+
 void tp_http_split_url(tp_req_t *r)
 {
     char *u = r->url;
@@ -74,59 +85,93 @@ void tp_http_split_url(tp_req_t *r)
         r->path_len = (size_t)(hash - r->path);
 }
 
+/* The authority of an absolute-form target ("http://user@Host:81/p" -> "Host:81"),
+ * or NULL for origin-form. */
+static const char *target_authority(const tp_req_t *r, size_t *n)
+{
+    const char *u = r->url, *end = r->url + r->url_len;
+    size_t skip = 0;
+    if (r->url_len >= 8 && strncasecmp(u, "https://", 8) == 0)
+        skip = 8;
+    else if (r->url_len >= 7 && strncasecmp(u, "http://", 7) == 0)
+        skip = 7;
+    if (skip == 0)
+        return NULL;
+    const char *a = u + skip, *p = a;
+    while (p < end && *p != '/' && *p != '?' && *p != '#') {
+        if (*p == '@')
+            a = p + 1; /* userinfo is not part of the host */
+        p++;
+    }
+    *n = (size_t)(p - a);
+    return a;
+}
+
+/* "host:port" -> "host", "[v6]:port" -> "[v6]" */
+static size_t without_port(const char *v, size_t n)
+{
+    if (n > 0 && v[0] == '[') {
+        const char *close = memchr(v, ']', n);
+        return close ? (size_t)(close - v) + 1 : n;
+    }
+    const char *colon = memchr(v, ':', n);
+    return colon ? (size_t)(colon - v) : n;
+}
+
+/* RFC 9112 section 3.2.2: with an absolute-form target the Host header is ignored */
 void tp_http_take_host(tp_req_t *r)
 {
-    tp_header_t *h = tp_headers_find(&r->headers, "host", 4);
-    if (h == NULL) {
-        r->host = "";
-        return;
+    size_t n = 0;
+    const char *v = r->url ? target_authority(r, &n) : NULL;
+    if (v == NULL) {
+        tp_header_t *h = tp_headers_find(&r->headers, "host", 4);
+        if (h == NULL) {
+            r->host = "";
+            return;
+        }
+        v = h->value;
+        n = h->vlen;
     }
-    size_t n = h->vlen;
-    const char *v = h->value;
-    if (n > 0 && v[0] != '[') {
-        const char *colon = memchr(v, ':', n);
-        if (colon)
-            n = (size_t)(colon - v);
-    }
+    n = without_port(v, n);
     r->host = tp_pool_strndup(r->pool, v, n);
     for (char *s = r->host; *s; s++)
         if (*s >= 'A' && *s <= 'Z')
             *s = (char)(*s + 32);
 }
 
-/* obs-fold, bare CR and NUL in a request head are rejected (RFC 9112
- * sections 2.2 and 5.2); http-parser tolerates some of them. */
-int tp_http_head_bytes_ok(const char *p, size_t n)
+/* obs-fold, bare CR and NUL in a request head are refused (RFC 9112 sections 2.2
+ * and 5.2; http-parser tolerates some of them), and so is whitespace between a
+ * header's name and its colon (section 5.1). The scan keeps its place between
+ * reads: a fold or a bare CR split across two reads is seen as well. */
+int tp_http_head_scan(tp_head_scan_t *s, const char *p, size_t n, size_t *end)
 {
-    int line = 0;      /* 0: the request line; then header lines */
-    int in_name = 0;   /* before the colon of a header line */
-    size_t start = 0;
-    /* line ends left over from the previous message (or sent before a request,
-     * RFC 9112 section 2.2) come before the request line */
-    while (start < n && (p[start] == '\r' || p[start] == '\n'))
-        start++;
-    for (size_t i = start; i < n; i++) {
-        char ch = p[i];
-        if (ch == '\0')
-            return 0;
-        if (ch == '\r' && (i + 1 >= n || p[i + 1] != '\n'))
-            return i + 1 >= n; /* a CR at the end may be completed by the next read */
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (!s->started) {
+            /* line ends left over from the previous message (or sent before a
+             * request, section 2.2) come before the request line */
+            if (ch == '\r' || ch == '\n')
+                continue;
+            s->started = 1;
+        }
+        if (ch == '\0' || (s->prev == '\r' && ch != '\n'))
+            return TP_HEAD_BAD;
         if (ch == '\n') {
-            if (i + 1 < n && (p[i + 1] == ' ' || p[i + 1] == '\t'))
-                return 0; /* obs-fold */
-            if ((i > start && p[i - 1] == '\n') ||
-                (i >= start + 2 && p[i - 1] == '\r' && p[i - 2] == '\n'))
-                return 1; /* end of the head */
-            line++;
-            in_name = 1;
-            continue;
-        }
-        if (line > 0 && in_name) {
+            if (s->prev == '\n' || (s->prev == '\r' && s->prev2 == '\n')) {
+                memset(s, 0, sizeof(*s)); /* an empty line: the end of the head */
+                *end = i + 1;
+                return TP_HEAD_END;
+            }
+            s->line++;
+            s->in_name = 1;
+        } else if (s->line > 0 && s->in_name) {
             if (ch == ':')
-                in_name = 0;
-            else if ((ch == ' ' || ch == '\t') && !(i >= 1 && (p[i - 1] == '\n')))
-                return 0; /* RFC 9112 section 5.1: no whitespace before the colon */
+                s->in_name = 0;
+            else if (ch == ' ' || ch == '\t')
+                return TP_HEAD_BAD; /* at a line's start: obs-fold; else before the colon */
         }
+        s->prev2 = s->prev;
+        s->prev = ch;
     }
-    return 1;
+    return TP_HEAD_MORE;
 }

@@ -1,6 +1,7 @@
 /*
  * fuzz_http_head.c - libFuzzer target for the request-head path of untrusted
- * input: our raw-byte checks, http-parser driven with the same callbacks shape
+ * input: our raw-byte scan (which must give the same verdict however the bytes are
+ * split into reads), http-parser driven with the same callbacks shape
  * as tp_http.c (header pieces accumulated into a request's header list), then
  * the framing checks, target splitting and Host parsing.
  */
@@ -68,10 +69,30 @@ static http_parser_settings settings = {
     .on_headers_complete = on_headers_complete,
 };
 
+/* the verdict of scanning p in two reads split at `at` (the end offset in *end) */
+static int scan_split(const char *p, size_t n, size_t at, size_t *end)
+{
+    tp_head_scan_t s;
+    memset(&s, 0, sizeof(s));
+    size_t e = 0;
+    int v = tp_http_head_scan(&s, p, at, &e);
+    if (v == TP_HEAD_MORE && at < n) {
+        v = tp_http_head_scan(&s, p + at, n - at, &e);
+        e += at;
+    }
+    *end = v == TP_HEAD_END ? e : 0;
+    return v;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *p = (const char *)data;
-    if (!tp_http_head_bytes_ok(p, size))
+    size_t end, split_end;
+    int verdict = scan_split(p, size, size, &end);
+    size_t at = size ? data[0] % (size + 1) : 0;
+    if (scan_split(p, size, at, &split_end) != verdict || split_end != end)
+        __builtin_trap(); /* how reads are cut must not change the verdict */
+    if (verdict == TP_HEAD_BAD)
         return 0;
     state_t st;
     memset(&st, 0, sizeof(st));
@@ -88,8 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         r->url = tp_pool_strndup(pool, tp_buf_data(&st.url), tp_buf_size(&st.url));
         r->url_len = tp_buf_size(&st.url);
         if (tp_http_framing_is_safe(r)) {
-            tp_http_split_url(r);
             tp_http_take_host(r);
+            tp_http_split_url(r);
             /* what the split produced must stay inside the URL */
             if (r->path < r->url || r->path + r->path_len > r->url + r->url_len)
                 __builtin_trap();

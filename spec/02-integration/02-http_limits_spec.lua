@@ -1,5 +1,7 @@
 -- Request limits and request smuggling: what the gateway refuses, with which status, and that a
--- refused request never reaches the upstream and its connection is closed.
+-- refused request never reaches the upstream and its connection is closed (also when the bad
+-- bytes come in a read of their own); and heads that must pass (a body starting with a space,
+-- an absolute-form target, whose authority names the host).
 local helpers = require "spec.helpers"
 
 describe("Core: HTTP limits", function()
@@ -20,7 +22,14 @@ describe("Core: HTTP limits", function()
   -- send raw bytes, expect `status` JSON, then the connection closed
   local function refused(bytes, status)
     local r = assert(helpers.raw(gw.proxy_port))
-    assert(r:send(bytes))
+    if type(bytes) == "table" then -- pieces, each in a read of its own
+      for i, piece in ipairs(bytes) do
+        if i > 1 then helpers.sleep_ms(50) end
+        assert(r:send(piece))
+      end
+    else
+      assert(r:send(bytes))
+    end
     local res, err = r:read_response { timeout_ms = 3000 }
     assert(res, "no response: " .. tostring(err))
     assert.equal(status, res.status)
@@ -134,6 +143,12 @@ describe("Core: HTTP limits", function()
         "GET /s HTTP/1.1\r\nHost: x\r\nX-A: one\r\n  folded\r\n\r\n" },
       { "a space before the header colon",
         "GET /s HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello" },
+      { "two Host headers", "GET /s HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n" },
+      -- sent in two reads: the check keeps its place across them
+      { "an obs-fold line arriving in a read of its own",
+        { "GET /s HTTP/1.1\r\nHost: x\r\nX-A: one\r\n", " folded\r\n\r\n" } },
+      { "a bare CR ending one read, a non-LF starting the next",
+        { "GET /s HTTP/1.1\r\nHost: x\r", "X-A: one\r\n\r\n" } },
     }
     for i, case in ipairs(cases) do
       it("answers 400 and closes for " .. case[1], function()
@@ -141,6 +156,30 @@ describe("Core: HTTP limits", function()
         assert_upstream_saw_only("/after-smuggle-" .. i)
       end)
     end
+  end)
+
+  describe("heads the raw-byte checks let through", function()
+    it("a body whose first byte is a space, in the read of its head", function()
+      local r = assert(helpers.raw(gw.proxy_port))
+      assert(r:send("POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n abc"))
+      local res = assert(r:read_response { timeout_ms = 3000 })
+      assert.equal(200, res.status)
+      r:close()
+      local seen = up:requests()
+      assert.equal(1, #seen)
+      assert.equal(" abc", seen[1].body)
+    end)
+
+    it("an absolute-form target: its authority is the host, not the Host header", function()
+      local r = assert(helpers.raw(gw.proxy_port))
+      assert(r:send("GET http://Abs.example:8080/abs?q=1 HTTP/1.1\r\nHost: other.example\r\n\r\n"))
+      local res = assert(r:read_response { timeout_ms = 3000 })
+      assert.equal(200, res.status)
+      r:close()
+      local seen = up:requests()
+      assert.equal("/abs?q=1", seen[1].uri)
+      assert.equal("abs.example", seen[1].headers["x-forwarded-host"])
+    end)
   end)
 
   describe("the bytes after a refused request head", function()
