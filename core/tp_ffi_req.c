@@ -165,8 +165,8 @@ void tp_ffi_req_header_op(tp_req_t *r, int op, const char *name, size_t nlen, co
         tp_headers_clear(&r->headers, name, nlen);
     if (op != TP_HOP_CLEAR)
         tp_headers_add(r->pool, &r->headers, name, nlen, value, vlen);
-    if (tp_strieq(name, nlen, "host") && op != TP_HOP_CLEAR)
-        r->up_host_header = tp_pool_strndup(r->pool, value, vlen);
+    if (tp_strieq(name, nlen, "host")) /* cleared: the target's (or preserved) Host again */
+        r->up_host_header = op == TP_HOP_CLEAR ? NULL : tp_pool_strndup(r->pool, value, vlen);
 }
 
 /* Response headers: before the response exists they are queued and applied to
