@@ -410,6 +410,10 @@ static int on_headers_complete(http_parser *p)
     }
     tp_http_take_host(r); /* before the split: an absolute-form target names the host */
     tp_http_split_url(r);
+    if (r->path_len == 0 || r->path[0] != '/') {
+        r->status = 400; /* a scheme other than http(s), or "http:/x" */
+        return -1;
+    }
     if (p->flags & F_CHUNKED) {
         r->has_body = 1;
     } else if (p->content_length > 0 && p->content_length != ULLONG_MAX) {

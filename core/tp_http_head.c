@@ -73,6 +73,11 @@ void tp_http_split_url(tp_req_t *r)
             r->url_len = n = rest + 1;
         }
     }
+    /* a fragment is no part of a request target (clients should not send one):
+     * it ends both the path and the query */
+    char *hash = memchr(u, '#', n);
+    if (hash)
+        n = (size_t)(hash - u);
     char *q = memchr(u, '?', n);
     r->path = u;
     r->path_len = q ? (size_t)(q - u) : n;
@@ -80,9 +85,6 @@ void tp_http_split_url(tp_req_t *r)
         r->query = q + 1;
         r->query_len = n - r->path_len - 1;
     }
-    char *hash = memchr(r->path, '#', r->path_len);
-    if (hash)
-        r->path_len = (size_t)(hash - r->path);
 }
 
 /* The authority of an absolute-form target ("http://user@Host:81/p" -> "Host:81"),

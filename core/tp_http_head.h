@@ -32,7 +32,8 @@ int tp_http_head_scan(tp_head_scan_t *s, const char *p, size_t n, size_t *end);
 int tp_http_framing_is_safe(tp_req_t *r);
 /** 0 when the request has several Host headers, or none in HTTP/1.1 (RFC 9112 section 3.2). */
 int tp_http_host_count_ok(tp_req_t *r);
-/** Split r->url into r->path and r->query (absolute-form reduced to its path). */
+/** Split r->url into r->path and r->query (absolute-form reduced to its path, a fragment
+ *  dropped). Any other form leaves a path not starting with '/', which the caller refuses. */
 void tp_http_split_url(tp_req_t *r);
 /** r->host, lower case and without the port: from the target's authority when the
  *  target is in absolute-form, else from the Host header ("" when there is none). */

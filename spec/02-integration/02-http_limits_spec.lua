@@ -144,6 +144,7 @@ describe("Core: HTTP limits", function()
       { "a space before the header colon",
         "GET /s HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello" },
       { "two Host headers", "GET /s HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n" },
+      { "a target with a scheme other than http(s)", "GET httpx://h/s HTTP/1.1\r\nHost: x\r\n\r\n" },
       -- sent in two reads: the check keeps its place across them
       { "an obs-fold line arriving in a read of its own",
         { "GET /s HTTP/1.1\r\nHost: x\r\nX-A: one\r\n", " folded\r\n\r\n" } },
@@ -179,6 +180,15 @@ describe("Core: HTTP limits", function()
       local seen = up:requests()
       assert.equal("/abs?q=1", seen[1].uri)
       assert.equal("abs.example", seen[1].headers["x-forwarded-host"])
+    end)
+
+    it("a target with a fragment: the fragment is not sent upstream", function()
+      local r = assert(helpers.raw(gw.proxy_port))
+      assert(r:send("GET /frag?a=1#part?b=2 HTTP/1.1\r\nHost: x\r\n\r\n"))
+      local res = assert(r:read_response { timeout_ms = 3000 })
+      assert.equal(200, res.status)
+      r:close()
+      assert.equal("/frag?a=1", up:requests()[1].uri)
     end)
   end)
 
