@@ -3,6 +3,11 @@
  * (lua/turnpike/ffi/req.lua declares these). Strings go out as (pointer,
  * length) pairs that stay valid until the request ends or the same header is
  * changed; nothing here copies headers into Lua unless Lua asks for them.
+ *
+ * What plugins put into a head (header names and values, the upstream path and
+ * query) may come from clients (a claim, a query argument): bytes that would end
+ * a line or a field there are written %XX instead (as OpenResty does), so no value
+ * can add a header or a request of its own.
  */
 #include "tp_bridge.h"
 #include "tp_http.h"
@@ -15,6 +20,49 @@
 #include <stdio.h>
 #include <strings.h>
 #include <time.h>
+
+/* Which bytes are written %XX where: in a path or query, a header name, a header value.
+ * Control bytes and DEL everywhere, but a value keeps SP and HTAB; a name loses ':'. */
+enum { IN_TARGET = 1, IN_NAME = 2, IN_VALUE = 4 };
+static const uint8_t escape_in[256] = {
+    [0 ... 0x08] = IN_TARGET | IN_NAME | IN_VALUE,
+    ['\t'] = IN_TARGET | IN_NAME,
+    [0x0a ... 0x1f] = IN_TARGET | IN_NAME | IN_VALUE,
+    [' '] = IN_TARGET | IN_NAME,
+    [':'] = IN_NAME,
+    [0x7f] = IN_TARGET | IN_NAME | IN_VALUE,
+};
+
+static int must_escape(unsigned char c, int where)
+{
+    return escape_in[c] & where;
+}
+
+/* s as it is when no byte must be escaped (the usual case: no copy), else a copy
+ * in r's pool with those bytes as %XX; *n is updated */
+static const char *escaped(tp_req_t *r, const char *s, size_t *n, int where)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < *n; i++)
+        bad += must_escape((unsigned char)s[i], where);
+    if (bad == 0)
+        return s;
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = tp_pool_alloc(r->pool, *n + 2 * bad + 1), *o = out;
+    for (size_t i = 0; i < *n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (must_escape(c, where)) {
+            *o++ = '%';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
+        } else {
+            *o++ = (char)c;
+        }
+    }
+    *o = '\0';
+    *n = (size_t)(o - out);
+    return out;
+}
 
 const char *tp_ffi_req_id(tp_req_t *r)
 {
@@ -161,6 +209,8 @@ const char *tp_ffi_headers_get(tp_req_t *r, int which, const char *name, size_t 
 void tp_ffi_req_header_op(tp_req_t *r, int op, const char *name, size_t nlen, const char *value,
                           size_t vlen)
 {
+    name = escaped(r, name, &nlen, IN_NAME);
+    value = escaped(r, value, &vlen, IN_VALUE);
     if (op != TP_HOP_ADD)
         tp_headers_clear(&r->headers, name, nlen);
     if (op != TP_HOP_CLEAR)
@@ -174,6 +224,8 @@ void tp_ffi_req_header_op(tp_req_t *r, int op, const char *name, size_t nlen, co
 void tp_ffi_resp_header_op(tp_req_t *r, int op, const char *name, size_t nlen, const char *value,
                            size_t vlen)
 {
+    name = escaped(r, name, &nlen, IN_NAME);
+    value = escaped(r, value, &vlen, IN_VALUE);
     if (r->resp_source == TP_SRC_NONE) {
         tp_headers_add(r->pool, &r->resp_ops, name, nlen, value, vlen);
         r->resp_ops.items[r->resp_ops.n - 1].op = op;
@@ -229,11 +281,13 @@ void tp_ffi_req_set_method(tp_req_t *r, const char *m, size_t n)
 
 void tp_ffi_req_set_path(tp_req_t *r, const char *p, size_t n)
 {
+    p = escaped(r, p, &n, IN_TARGET);
     r->up_path = tp_pool_strndup(r->pool, p, n);
 }
 
 void tp_ffi_req_set_query(tp_req_t *r, const char *q, size_t n)
 {
+    q = escaped(r, q, &n, IN_TARGET);
     r->up_query = tp_pool_strndup(r->pool, q, n);
     r->up_query_set = 1;
 }

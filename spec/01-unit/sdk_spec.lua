@@ -151,6 +151,23 @@ describe("sdk", function()
       assert.has_error(function() sr.set_method("NOPE") end, "invalid method: NOPE")
     end)
 
+    it("writes line-ending bytes as %XX, as the core does", function()
+      local r = at("access", { path = "/p" })
+      local sr = sdk.service.request
+      sr.set_header("X-Claim", "a\r\nX-Injected: 1\tb")
+      sr.add_header("X-Bad\nName", "v")
+      sr.set_path("/a b\r\n")
+      sr.set_raw_query("q=1\r\nX")
+      local up = backend.get_headers(r)
+      assert.equal("a%0D%0AX-Injected: 1\tb", up["x-claim"]) -- HTAB and SP stay in values
+      assert.is_nil(up["x-injected"])
+      assert.equal("v", up["x-bad%0aname"])
+      assert.equal("/a%20b%0D%0A", r.upstream.path)
+      assert.equal("q=1%0D%0AX", r.upstream.query)
+      sdk.response.set_header("X-Out", "b\r\nSet-Cookie: x")
+      assert.equal("b%0D%0ASet-Cookie: x", backend.resp_get_header(r, "X-Out"))
+    end)
+
     it("sets the body raw or encoded by content type", function()
       local r = at("access", { headers = { ["Content-Type"] = "application/json" } })
       sdk.service.request.set_body({ a = 1 })

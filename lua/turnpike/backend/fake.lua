@@ -82,6 +82,22 @@ local function headers_set(h, name, value)
   h.names[k] = name
 end
 
+-- As the core (core/tp_ffi_req.c): bytes that would end a line or a field in a head are
+-- written %XX; control bytes everywhere, a value keeps SP and HTAB, a name loses ':'.
+local function hex_of(c) return (string.format("%%%02X", c:byte())) end
+local ESCAPE_IN_VALUE, ESCAPE_IN_NAME, ESCAPE_IN_TARGET =
+  "[%z\1-\8\10-\31\127]", "[%z\1-\32:\127]", "[%z\1-\32\127]"
+local function escaped(s, set)
+  if s == nil then return nil end
+  return (tostring(s):gsub(set, hex_of))
+end
+local function escaped_value(v)
+  if type(v) ~= "table" then return escaped(v, ESCAPE_IN_VALUE) end
+  local out = {}
+  for i, x in ipairs(v) do out[i] = escaped(x, ESCAPE_IN_VALUE) end
+  return out
+end
+
 local function headers_add(h, name, value)
   local k = norm(name)
   local list = h.values[k] or {}
@@ -238,21 +254,29 @@ function _M.new()
     return r.body
   end
 
-  function B.set_header(r, name, value) headers_set(r.headers, name, value) end
-  function B.add_header(r, name, value) headers_add(r.headers, name, value) end
+  function B.set_header(r, name, value)
+    headers_set(r.headers, escaped(name, ESCAPE_IN_NAME), escaped_value(value))
+  end
+  function B.add_header(r, name, value)
+    headers_add(r.headers, escaped(name, ESCAPE_IN_NAME), escaped(value, ESCAPE_IN_VALUE))
+  end
   function B.clear_header(r, name) headers_set(r.headers, name, nil) end
   function B.set_method(r, m) r.method = m end
-  function B.set_path(r, p) r.upstream.path = p end
-  function B.set_raw_query(r, q) r.upstream.query = q end
+  function B.set_path(r, p) r.upstream.path = escaped(p, ESCAPE_IN_TARGET) end
+  function B.set_raw_query(r, q) r.upstream.query = escaped(q, ESCAPE_IN_TARGET) end
   function B.set_body(r, body) r.body = body end
 
   function B.resp_get_status(r) return r.response.status end
   function B.resp_set_status(r, s) r.response.status = s end
   function B.resp_get_header(r, name) return headers_get(r.response.headers, name) end
   function B.resp_get_headers(r) return headers_all(r.response.headers) end
-  function B.resp_set_header(r, name, v) headers_set(r.response.headers, name, v) end
+  function B.resp_set_header(r, name, v)
+    headers_set(r.response.headers, escaped(name, ESCAPE_IN_NAME), escaped_value(v))
+  end
   function B.resp_set_header_int(r, name, n) headers_set(r.response.headers, name, tostring(n)) end
-  function B.resp_add_header(r, name, v) headers_add(r.response.headers, name, v) end
+  function B.resp_add_header(r, name, v)
+    headers_add(r.response.headers, escaped(name, ESCAPE_IN_NAME), escaped(v, ESCAPE_IN_VALUE))
+  end
   function B.resp_clear_header(r, name) headers_set(r.response.headers, name, nil) end
   function B.resp_get_source(r) return r.response.source or "service" end
 
