@@ -75,6 +75,14 @@ static int same_verdict_for_every_split(const char *p, size_t n)
 }
 #define SPLITS_AGREE(lit) same_verdict_for_every_split((lit), sizeof(lit) - 1)
 
+/* a request for url, split into path and query */
+static tp_req_t *split(const char *url)
+{
+    tp_req_t *r = req(url);
+    tp_http_split_url(r);
+    return r;
+}
+
 static int path_is(const tp_req_t *r, const char *want)
 {
     return r->path_len == strlen(want) && memcmp(r->path, want, r->path_len) == 0;
@@ -303,8 +311,7 @@ static void test_framing_underscore_name_is_not_framing(void)
 
 static void test_split_path_and_query(void)
 {
-    tp_req_t *r = req("/a/b?x=1&y=2");
-    tp_http_split_url(r);
+    tp_req_t *r = split("/a/b?x=1&y=2");
     TP_CHECK(r->path == r->url && path_is(r, "/a/b"));
     TP_CHECK(query_is(r, "x=1&y=2") && r->query == r->url + 5);
     TP_CHECK(r->url_len == 12); /* origin-form: the url is left alone */
@@ -312,16 +319,14 @@ static void test_split_path_and_query(void)
 
 static void test_split_no_query(void)
 {
-    tp_req_t *r = req("/just/a/path");
-    tp_http_split_url(r);
+    tp_req_t *r = split("/just/a/path");
     TP_CHECK(path_is(r, "/just/a/path"));
     TP_CHECK(r->query == NULL && r->query_len == 0);
 }
 
 static void test_split_empty_query(void)
 {
-    tp_req_t *r = req("/p?");
-    tp_http_split_url(r);
+    tp_req_t *r = split("/p?");
     TP_CHECK(path_is(r, "/p"));
     TP_CHECK(r->query == r->url + 3 && r->query_len == 0);
 
@@ -332,35 +337,29 @@ static void test_split_empty_query(void)
 
 static void test_split_absolute_form(void)
 {
-    tp_req_t *r = req("http://example.com/p/q?z=1");
-    tp_http_split_url(r);
+    tp_req_t *r = split("http://example.com/p/q?z=1");
     TP_CHECK(path_is(r, "/p/q") && query_is(r, "z=1"));
     TP_CHECK(r->path == r->url + 18); /* points into the url */
 
-    r = req("HTTPS://user@Example.com:8443/x");
-    tp_http_split_url(r);
+    r = split("HTTPS://user@Example.com:8443/x");
     TP_CHECK(path_is(r, "/x") && r->query == NULL);
 
-    r = req("http://h:80/");
-    tp_http_split_url(r);
+    r = split("http://h:80/");
     TP_CHECK(path_is(r, "/"));
 }
 
 /* absolute-form without a path: the target becomes "/" (plus the query) */
 static void test_split_absolute_form_without_path(void)
 {
-    tp_req_t *r = req("http://example.com");
-    tp_http_split_url(r);
+    tp_req_t *r = split("http://example.com");
     TP_CHECK(r->url_len == 1 && strcmp(r->url, "/") == 0);
     TP_CHECK(path_is(r, "/") && r->query == NULL);
 
-    r = req("https://example.com?q=1");
-    tp_http_split_url(r);
+    r = split("https://example.com?q=1");
     TP_CHECK(r->url_len == 5 && strcmp(r->url, "/?q=1") == 0);
     TP_CHECK(path_is(r, "/") && query_is(r, "q=1"));
 
-    r = req("http://");
-    tp_http_split_url(r);
+    r = split("http://");
     TP_CHECK(strcmp(r->url, "/") == 0 && path_is(r, "/"));
 }
 
@@ -368,16 +367,13 @@ static void test_split_absolute_form_without_path(void)
 /* other forms keep a path that does not start with '/': tp_http.c answers them 400 */
 static void test_split_other_schemes_stay(void)
 {
-    tp_req_t *r = req("httpx://h/p");
-    tp_http_split_url(r);
+    tp_req_t *r = split("httpx://h/p");
     TP_CHECK(path_is(r, "httpx://h/p"));
 
-    r = req("http:/one-slash");
-    tp_http_split_url(r);
+    r = split("http:/one-slash");
     TP_CHECK(path_is(r, "http:/one-slash"));
 
-    r = req("*");
-    tp_http_split_url(r);
+    r = split("*");
     TP_CHECK(path_is(r, "*"));
 }
 
@@ -385,20 +381,16 @@ static void test_split_other_schemes_stay(void)
  * from the query, and a '?' after a '#' starts no query. */
 static void test_split_fragment(void)
 {
-    tp_req_t *r = req("/a#frag");
-    tp_http_split_url(r);
+    tp_req_t *r = split("/a#frag");
     TP_CHECK(path_is(r, "/a") && r->query == NULL);
 
-    r = req("/a?x=1#frag");
-    tp_http_split_url(r);
+    r = split("/a?x=1#frag");
     TP_CHECK(path_is(r, "/a") && query_is(r, "x=1"));
 
-    r = req("/a#f?x");
-    tp_http_split_url(r);
+    r = split("/a#f?x");
     TP_CHECK(path_is(r, "/a") && r->query == NULL);
 
-    r = req("http://h#f");
-    tp_http_split_url(r);
+    r = split("http://h#f");
     TP_CHECK(path_is(r, "/"));
 }
 

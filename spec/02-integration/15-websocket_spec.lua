@@ -219,33 +219,36 @@ describe("Core: WebSocket tunnels", function()
     c:close()
   end)
 
-  it("answers 426 naming websocket to a plain request on a ws-only route, and keeps the connection", function()
+  -- on a raw connection: a plain GET of path -> connection, response
+  local function plain_get(path)
     local c = assert(helpers.raw(gw.proxy_port))
-    assert(c:send("GET /ws/plain HTTP/1.1\r\nHost: ws.test\r\n\r\n"))
-    local res = assert(c:read_response({ timeout_ms = 5000 }))
+    assert(c:send("GET " .. path .. " HTTP/1.1\r\nHost: ws.test\r\n\r\n"))
+    return c, assert(c:read_response({ timeout_ms = 5000 }))
+  end
+
+  -- then the same connection upgrades, echoes one frame, and is closed
+  local function upgrade_and_echo(c, path, word, mask)
+    assert.equal(101, handshake(c, path).status)
+    assert(c:send(frame(1, word, mask)))
+    assert.equal(word, select(2, read_frame(c)))
+    c:close()
+  end
+
+  it("answers 426 naming websocket to a plain request on a ws-only route, and keeps the connection", function()
+    local c, res = plain_get("/ws/plain")
     assert.equal(426, res.status)
     assert.equal("websocket", res.headers["upgrade"])
     assert.matches("[Uu]pgrade", res.headers["connection"])
     assert.equal("This route takes WebSocket upgrades only", res:json().message)
     -- the answer is the gateway's own, and the connection still upgrades
-    res = handshake(c, "/ws/then")
-    assert.equal(101, res.status)
-    assert(c:send(frame(1, "then", "\5\6\7\8")))
-    assert.equal("then", select(2, read_frame(c)))
-    c:close()
+    upgrade_and_echo(c, "/ws/then", "then", "\5\6\7\8")
   end)
 
   it("upgrades after a plain request on the same keep-alive connection", function()
-    local c = assert(helpers.raw(gw.proxy_port))
-    assert(c:send("GET /h/first HTTP/1.1\r\nHost: ws.test\r\n\r\n"))
-    local res = assert(c:read_response({ timeout_ms = 5000 }))
+    local c, res = plain_get("/h/first")
     assert.equal(200, res.status)
     assert.is_true(res.keepalive)
-    res = handshake(c, "/ws/second")
-    assert.equal(101, res.status)
-    assert(c:send(frame(1, "second", "\3\3\3\3")))
-    assert.equal("second", select(2, read_frame(c)))
-    c:close()
+    upgrade_and_echo(c, "/ws/second", "second", "\3\3\3\3")
   end)
 
   it("keeps serving other requests while tunnels are open, and logs 101", function()
