@@ -103,8 +103,11 @@ static void apply_resp_ops(tp_req_t *r)
     tp_headers_apply_ops(r->pool, &r->resp_headers, &r->resp_ops);
 }
 
-/* Status line and headers. content_length < 0 means: chunked if the client
- * speaks HTTP/1.1, else close-delimited. */
+/* Status line and headers. content_length >= 0: that Content-Length; LEN_UNKNOWN:
+ * chunked if the client speaks HTTP/1.1, else close-delimited; LEN_UNSAID (the answer
+ * to a HEAD whose length is not known): no framing header at all. */
+enum { LEN_UNKNOWN = -1, LEN_UNSAID = -2 };
+
 static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
 {
     tp_buf_t *b = &c->out;
@@ -120,13 +123,11 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
      * 101 (section 15.2.2) names the one switched to, with Connection: Upgrade */
     int switching = r->status == 101;
     int upgrade = switching || (r->status == 426 && r->resp_source != TP_SRC_SERVICE);
-    int conn_tokens = tp_headers_conn_tokens(&r->resp_headers);
     for (int i = 0; i < r->resp_headers.n; i++) {
         tp_header_t *h = &r->resp_headers.items[i];
         int keep = upgrade && h->nlen == 7 && tp_strieq(h->name, h->nlen, "upgrade");
-        int hop = !keep && (tp_http_is_hop_by_hop(h->name, h->nlen) ||
-                            (conn_tokens &&
-                             tp_headers_conn_listed(&r->resp_headers, h->name, h->nlen)));
+        /* headers the upstream's Connection named were never copied here */
+        int hop = !keep && tp_http_is_hop_by_hop(h->name, h->nlen);
         if (h->deleted || hop ||
             (h->nlen == 14 && tp_strieq(h->name, h->nlen, "content-length")) ||
             (h->nlen == 4 && tp_strieq(h->name, h->nlen, "date")))
@@ -146,6 +147,8 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
             TP_BUF_LIT(b, "Content-Length: ");
             tp_buf_put_uint(b, (uint64_t)content_length);
             TP_BUF_LIT(b, "\r\n");
+        } else if (content_length == LEN_UNSAID) {
+            /* RFC 9110 section 8.6: no length rather than a wrong one */
         } else if (r->http_major == 1 && r->http_minor >= 1) {
             TP_BUF_LIT(b, "Transfer-Encoding: chunked\r\n");
             r->resp_chunked = 1;
@@ -211,7 +214,10 @@ void tp_http_send_error(tp_req_t *r, int status, const char *msg)
         return;
     }
     if (r->resp_head_sent) {
+        /* too late for a status: the connection closes without the body's end (no last
+         * chunk), so the client can tell the response was cut */
         r->keepalive = 0;
+        r->resp_aborted = 1;
         c->closing = 1;
         tp_http_response_end(r);
         return;
@@ -244,14 +250,12 @@ void tp_http_response_head(tp_req_t *r)
     tp_bridge_header_filter(r);
     if (r->conn == NULL)
         return;
-    int64_t len = -1;
+    int64_t len = LEN_UNKNOWN;
     tp_header_t *cl = tp_headers_find(&r->resp_headers, "content-length", 14);
-    if (cl && !tp_bridge_has_body_filter(r))
-        len = strtoll(cl->value, NULL, 10);
-    if (r->method == HTTP_HEAD && cl)
+    if (cl && (r->method == HTTP_HEAD || !tp_bridge_has_body_filter(r)))
         len = strtoll(cl->value, NULL, 10);
     if (r->method == HTTP_HEAD && len < 0)
-        len = 0;
+        len = LEN_UNSAID;
     write_head(c, r, len);
     if (r->method == HTTP_HEAD)
         r->resp_chunked = 0;
@@ -387,7 +391,7 @@ void tp_http_response_end(tp_req_t *r)
         tp_http__request_done(r);
         return;
     }
-    if (r->resp_source == TP_SRC_SERVICE && r->method != HTTP_HEAD) {
+    if (r->resp_source == TP_SRC_SERVICE && r->method != HTTP_HEAD && !r->resp_aborted) {
         if (tp_bridge_has_body_filter(r)) {
             tp_buf_t out = {0};
             tp_bridge_body_filter(r, NULL, 0, 1, &out);

@@ -23,8 +23,9 @@ typedef struct {
     char *value;
     uint32_t nlen;
     uint32_t vlen;
-    int deleted;
-    int op; /* in resp_ops only: TP_HOP_SET, TP_HOP_ADD or TP_HOP_CLEAR */
+    uint8_t deleted;
+    uint8_t conn_listed; /* named in its message's own Connection header: not forwarded */
+    uint8_t op; /* in resp_ops only: TP_HOP_SET, TP_HOP_ADD or TP_HOP_CLEAR */
 } tp_header_t;
 
 enum { TP_HOP_SET = 0, TP_HOP_ADD, TP_HOP_CLEAR };
@@ -127,6 +128,7 @@ typedef struct tp_req_s {
     tp_buf_t exit_body;
     int resp_head_sent;
     int resp_chunked;          /* re-chunking towards the client */
+    int resp_aborted;          /* the upstream failed after the head went out: no clean end */
     uint64_t bytes_sent;      /* body bytes */
     uint64_t head_sent_bytes; /* status line and headers */
     uint32_t head_bytes;      /* bytes of the request head */
@@ -171,6 +173,10 @@ tp_header_t *tp_headers_find(tp_headers_t *h, const char *name, size_t nlen);
 int tp_header_name_eq(const char *a, size_t alen, const char *b, size_t blen);
 /** Mark every header with that name deleted; returns how many. */
 int tp_headers_clear(tp_headers_t *h, const char *name, size_t nlen);
+/** Mark the headers that h's own Connection header names (conn_listed), as a message
+ *  arrives: headers plugins set later are not marked, so a Connection header cannot take
+ *  them out of the message. */
+void tp_headers_mark_conn_listed(tp_headers_t *h);
 /** Is name listed in a Connection header of h (hop-by-hop for this message)? */
 int tp_headers_conn_listed(tp_headers_t *h, const char *name, size_t nlen);
 /** Does a Connection header of h list tokens other than keep-alive / close? */

@@ -164,9 +164,13 @@ static void commit_header(tp_upconn_t *u)
     u->in_value = 0;
 }
 
+/* Fields after the final head are a chunked body's trailers: dropped (the client's head
+ * went out already), and never left over for the next exchange on this connection. */
 static int on_resp_header_field(http_parser *p, const char *at, size_t n)
 {
     tp_upconn_t *u = p->data;
+    if (u->head_done)
+        return 0;
     if (u->in_value)
         commit_header(u);
     tp_buf_append(&u->hname, at, n);
@@ -176,6 +180,8 @@ static int on_resp_header_field(http_parser *p, const char *at, size_t n)
 static int on_resp_header_value(http_parser *p, const char *at, size_t n)
 {
     tp_upconn_t *u = p->data;
+    if (u->head_done)
+        return 0;
     u->in_value = 1;
     tp_buf_append(&u->hvalue, at, n);
     return 0;
@@ -195,21 +201,32 @@ static int on_resp_headers_complete(http_parser *p)
             return -1;
         u->upgraded = 1;
     } else if (p->status_code >= 100 && p->status_code < 200) {
-        /* interim responses are not forwarded: wait for the final one */
+        /* interim responses (100 Continue, 103 Early Hints) are not forwarded: the
+         * message ends with its head, and the final response follows */
         r->svc_headers.n = 0;
-        return 0;
+        u->interim = 1;
+        return 1;
     }
+    u->head_done = 1;
     r->up_header_us = tp_now_us();
     note_attempt(r, TP_OUTCOME_SUCCESS);
     r->status = p->status_code;
     r->svc_status = p->status_code;
+    /* what the upstream's Connection header names stays with this hop (plugins still
+     * read it as the service's response), before any plugin sets a header */
+    tp_headers_mark_conn_listed(&r->svc_headers);
     for (int i = 0; i < r->svc_headers.n; i++) {
         tp_header_t *h = &r->svc_headers.items[i];
-        tp_headers_add(r->pool, &r->resp_headers, h->name, h->nlen, h->value, h->vlen);
+        /* a 101's "Connection: Upgrade" names the protocol switched to: that one goes on */
+        int switched = u->upgraded && tp_strieq(h->name, h->nlen, "upgrade");
+        if (!h->conn_listed || switched)
+            tp_headers_add(r->pool, &r->resp_headers, h->name, h->nlen, h->value, h->vlen);
     }
     tp_http_response_head(r);
-    /* a HEAD response has no body whatever its headers say */
-    return r->method == HTTP_HEAD ? 1 : 0;
+    /* RFC 9112 section 6.3: the answer to a HEAD, a 204 and a 304 end with their head,
+     * whatever Content-Length they state */
+    int no_body = tp_upstream__sent_head(r) || p->status_code == 204 || p->status_code == 304;
+    return no_body ? 1 : 0;
 }
 
 static int on_resp_body(http_parser *p, const char *at, size_t n)
@@ -228,6 +245,11 @@ static int on_resp_body(http_parser *p, const char *at, size_t n)
 static int on_resp_message_complete(http_parser *p)
 {
     tp_upconn_t *u = p->data;
+    if (u->interim) {
+        /* a 1xx ended: parse on, into the final response */
+        u->interim = 0;
+        return 0;
+    }
     u->resp_done = 1;
     http_parser_pause(p, 1);
     return 0;
@@ -416,6 +438,9 @@ static void start_exchange(tp_upconn_t *u)
         ev_io_start(u->w->loop, &u->rio);
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
+    u->interim = u->head_done = u->in_value = 0;
+    tp_buf_reset(&u->hname);
+    tp_buf_reset(&u->hvalue);
     r->up_start_us = tp_now_us();
     tp_upstream__queue_head(u, r);
     set_timer(u, 3, r->read_timeout_ms);

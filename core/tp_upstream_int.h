@@ -47,6 +47,8 @@ struct tp_upconn_s {
     int body_finished;  /* the whole request body was queued */
     int got_response;   /* some response bytes arrived */
     int resp_done;
+    int interim;        /* the message being parsed is a 1xx before the final response */
+    int head_done;      /* the final response's head was handed on: later fields are trailers */
     int paused;         /* client side is full */
     int timer_kind;     /* 0 none, 1 connect, 2 write, 3 read */
     int in_parser;      /* inside http_parser_execute: never re-enter it */
@@ -75,6 +77,8 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r);
 /** The Host value sent upstream when it is not the target's own: the one a plugin set, else
  * the client's with preserve_host; NULL (the target's host[:port]) otherwise. */
 const char *tp_upstream__host_value(tp_req_t *r, size_t *n);
+/** 1 when the method sent upstream (a plugin's, else the client's) is HEAD. */
+int tp_upstream__sent_head(const tp_req_t *r);
 /** up_send: send(2), or through the TLS engine. */
 ssize_t tp_upstream__send(tp_upconn_t *u, const char *p, size_t n);
 /** up_recv: recv(2), or the plaintext of the TLS records that arrived. */
