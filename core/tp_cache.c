@@ -492,7 +492,7 @@ static void serialize_headers(tp_req_t *r, tp_buf_t *out)
 {
     for (int i = 0; i < r->svc_headers.n; i++) {
         tp_header_t *h = &r->svc_headers.items[i];
-        if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen) ||
+        if (h->deleted || h->conn_listed || tp_http_is_hop_by_hop(h->name, h->nlen) ||
             tp_strieq(h->name, h->nlen, "content-length") || tp_strieq(h->name, h->nlen, "date") ||
             tp_strieq(h->name, h->nlen, "age"))
             continue;

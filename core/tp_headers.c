@@ -32,6 +32,7 @@ void tp_headers_add(tp_pool_t *pool, tp_headers_t *h, const char *name, size_t n
     x->nlen = (uint32_t)nlen;
     x->vlen = (uint32_t)vlen;
     x->deleted = 0;
+    x->conn_listed = 0;
     x->op = TP_HOP_SET;
 }
 
@@ -40,6 +41,7 @@ static void headers_push(tp_pool_t *pool, tp_headers_t *h, const tp_header_t *fr
     tp_header_t *x = append_slot(pool, h);
     *x = *from;
     x->deleted = 0;
+    x->conn_listed = 0;
     x->op = TP_HOP_SET;
 }
 
@@ -120,6 +122,16 @@ int tp_headers_conn_listed(tp_headers_t *h, const char *name, size_t nlen)
         }
     }
     return 0;
+}
+
+void tp_headers_mark_conn_listed(tp_headers_t *h)
+{
+    if (!tp_headers_conn_tokens(h))
+        return;
+    for (int i = 0; i < h->n; i++) {
+        tp_header_t *x = &h->items[i];
+        x->conn_listed = tp_headers_conn_listed(h, x->name, x->nlen);
+    }
 }
 
 /* The request id, made the first time someone asks (most requests never do):

@@ -433,6 +433,7 @@ static int on_headers_complete(http_parser *p)
         r->status = 413;
         return -1;
     }
+    tp_headers_mark_conn_listed(&r->headers); /* before any plugin adds a header */
     tp_header_t *ex = tp_headers_find(&r->headers, "expect", 6);
     if (ex && tp_strieq(ex->value, ex->vlen, "100-continue"))
         r->expect_continue = 1;

@@ -120,12 +120,17 @@ static size_t without_port(const char *v, size_t n)
     return colon ? (size_t)(colon - v) : n;
 }
 
-/* RFC 9112 section 3.2.2: with an absolute-form target the Host header is ignored */
+/* RFC 9112 section 3.2.2: with an absolute-form target the Host header is ignored; the
+ * target's authority takes its place in the headers too, so that what plugins read, what
+ * routing matched and what preserve_host sends upstream agree */
 void tp_http_take_host(tp_req_t *r)
 {
     size_t n = 0;
     const char *v = r->url ? target_authority(r, &n) : NULL;
-    if (v == NULL) {
+    if (v != NULL) {
+        tp_headers_clear(&r->headers, "host", 4);
+        tp_headers_add(r->pool, &r->headers, "Host", 4, v, n);
+    } else {
         tp_header_t *h = tp_headers_find(&r->headers, "host", 4);
         if (h == NULL) {
             r->host = "";

@@ -30,29 +30,44 @@ static void add_header_line(tp_buf_t *b, const char *name, size_t nlen, const ch
     tp_buf_append(b, "\r\n", 2);
 }
 
-/* Client headers the gateway replaces or never forwards. */
-static int skip_client_header(tp_req_t *r, const tp_header_t *h, int conn_tokens)
+/* Client headers the gateway replaces or never forwards. Names compare as header lookups
+ * do, "_" as "-": an upstream that maps both to one variable (CGI's HTTP_X_REAL_IP) must
+ * not get a client's X_Real_IP beside the gateway's X-Real-IP. */
+static int own_name(const tp_header_t *h, const char *name)
 {
-    if (h->deleted || tp_http_is_hop_by_hop(h->name, h->nlen))
-        return 1;
-    if (conn_tokens && tp_headers_conn_listed(&r->headers, h->name, h->nlen))
+    return tp_header_name_eq(h->name, h->nlen, name, strlen(name));
+}
+
+static int skip_client_header(const tp_header_t *h)
+{
+    if (h->deleted || h->conn_listed || tp_http_is_hop_by_hop(h->name, h->nlen))
         return 1;
     switch (h->nlen) {
-    case 4: return tp_strieq(h->name, h->nlen, "host");
-    case 9: return tp_strieq(h->name, h->nlen, "x-real-ip");
-    case 14: return tp_strieq(h->name, h->nlen, "content-length");
-    case 15: return tp_strieq(h->name, h->nlen, "x-forwarded-for");
-    case 16: return tp_strieq(h->name, h->nlen, "x-forwarded-host") ||
-                    tp_strieq(h->name, h->nlen, "x-forwarded-port");
-    case 17: return tp_strieq(h->name, h->nlen, "x-forwarded-proto");
+    case 4: return own_name(h, "host");
+    case 9: return own_name(h, "x-real-ip");
+    case 14: return own_name(h, "content-length");
+    case 15: return own_name(h, "x-forwarded-for");
+    case 16: return own_name(h, "x-forwarded-host") || own_name(h, "x-forwarded-port");
+    case 17: return own_name(h, "x-forwarded-proto");
     default: return 0;
     }
+}
+
+/* The method sent upstream: a plugin's, else the client's. */
+static const char *sent_method(const tp_req_t *r)
+{
+    return r->up_method ? r->up_method : r->method_name;
+}
+
+int tp_upstream__sent_head(const tp_req_t *r)
+{
+    return r->up_method ? strcmp(r->up_method, "HEAD") == 0 : r->method == HTTP_HEAD;
 }
 
 /* "METHOD /path?query HTTP/1.1": the plugins' method, path and query, else the client's */
 static void put_request_line(tp_buf_t *b, tp_req_t *r)
 {
-    const char *method = r->up_method ? r->up_method : r->method_name;
+    const char *method = sent_method(r);
     const char *path = r->up_path ? r->up_path : r->path;
     size_t plen = r->up_path ? strlen(r->up_path) : r->path_len;
     tp_buf_puts(b, method);
@@ -76,13 +91,19 @@ static void put_host(tp_buf_t *b, tp_req_t *r, const tp_target_t *t)
     const char *up_host = tp_upstream__host_value(r, &hlen);
     if (up_host) {
         add_header_line(b, "Host", 4, up_host, hlen);
-    } else if (t->port == (r->up_tls ? 443 : 80)) { /* the scheme's default port goes unsaid */
-        add_header_line(b, "Host", 4, t->host, strlen(t->host));
     } else {
+        /* an IPv6 literal is bracketed in Host (config takes the brackets off targets) */
+        int v6 = t->host[0] != '[' && strchr(t->host, ':') != NULL;
         TP_BUF_LIT(b, "Host: ");
+        if (v6)
+            TP_BUF_LIT(b, "[");
         tp_buf_puts(b, t->host);
-        TP_BUF_LIT(b, ":");
-        tp_buf_put_uint(b, (uint64_t)t->port);
+        if (v6)
+            TP_BUF_LIT(b, "]");
+        if (t->port != (r->up_tls ? 443 : 80)) { /* the scheme's default port goes unsaid */
+            TP_BUF_LIT(b, ":");
+            tp_buf_put_uint(b, (uint64_t)t->port);
+        }
         TP_BUF_LIT(b, "\r\n");
     }
 }
@@ -90,10 +111,9 @@ static void put_host(tp_buf_t *b, tp_req_t *r, const tp_target_t *t)
 /* the client's end-to-end headers, and the Upgrade it asked for */
 static void put_client_headers(tp_buf_t *b, tp_req_t *r)
 {
-    int conn_tokens = tp_headers_conn_tokens(&r->headers);
     for (int i = 0; i < r->headers.n; i++) {
         tp_header_t *h = &r->headers.items[i];
-        if (!skip_client_header(r, h, conn_tokens))
+        if (!skip_client_header(h))
             add_header_line(b, h->name, h->nlen, h->value, h->vlen);
     }
     if (r->upgrade) {
@@ -152,7 +172,9 @@ static void put_framing(tp_buf_t *b, tp_upconn_t *u, tp_req_t *r)
         TP_BUF_LIT(b, "Transfer-Encoding: chunked\r\n\r\n");
         u->chunked_body = 1;
     } else {
-        if (r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH)
+        /* RFC 9110 section 8.6: methods that expect a body say when it is empty */
+        const char *m = sent_method(r);
+        if (strcmp(m, "POST") == 0 || strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0)
             TP_BUF_LIT(b, "Content-Length: 0\r\n");
         tp_buf_append(b, "\r\n", 2);
         u->body_finished = 1;

@@ -36,9 +36,15 @@ int tp_upstream__resolve(tp_uppool_t *p, char *err, size_t errlen)
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
-    char port[16];
+    char port[16], host[sizeof(p->host)];
     snprintf(port, sizeof(port), "%d", p->port);
-    int rc = getaddrinfo(p->host, port, &hints, &res);
+    /* "[::1]" as a service's host: the resolver takes the literal without brackets */
+    size_t hlen = strlen(p->host);
+    if (hlen >= 2 && p->host[0] == '[' && p->host[hlen - 1] == ']')
+        snprintf(host, sizeof(host), "%.*s", (int)(hlen - 2), p->host + 1);
+    else
+        snprintf(host, sizeof(host), "%s", p->host);
+    int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0 || res == NULL) {
         snprintf(err, errlen, "resolve %s: %s", p->host, gai_strerror(rc));
         return -1;
