@@ -312,6 +312,9 @@ static int on_message_begin(http_parser *p)
         return 0;
     c->req = req_new(c);
     c->head_bytes = 0;
+    c->in_value = 0;
+    tp_buf_reset(&c->hname);
+    tp_buf_reset(&c->hvalue);
     c->w->requests++;
     tp_worker_status_t *st = tp_worker_status(c->w);
     if (st)
@@ -360,9 +363,18 @@ static int take_url(tp_conn_t *c)
     return 0;
 }
 
+/* Fields after the head are a chunked body's trailers: not the request's headers, and never
+ * left in hname/hvalue, where the next request's target would be appended to them. */
+static int in_trailers(const tp_conn_t *c)
+{
+    return c->discard_body || c->req == NULL || c->req->state != TP_REQ_HEADERS;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t n)
 {
     tp_conn_t *c = p->data;
+    if (in_trailers(c))
+        return 0;
     if (c->req->url == NULL)
         take_url(c);
     if (c->in_value)
@@ -374,6 +386,8 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
 static int on_header_value(http_parser *p, const char *at, size_t n)
 {
     tp_conn_t *c = p->data;
+    if (in_trailers(c))
+        return 0;
     c->in_value = 1;
     tp_buf_append(&c->hvalue, at, n);
     return check_head_size(c, n);
@@ -434,8 +448,9 @@ static int on_headers_complete(http_parser *p)
         return -1;
     }
     tp_headers_mark_conn_listed(&r->headers); /* before any plugin adds a header */
+    /* RFC 9110 section 10.1.1: an HTTP/1.0 client's expectation is ignored */
     tp_header_t *ex = tp_headers_find(&r->headers, "expect", 6);
-    if (ex && tp_strieq(ex->value, ex->vlen, "100-continue"))
+    if (ex && tp_strieq(ex->value, ex->vlen, "100-continue") && r->http_minor >= 1)
         r->expect_continue = 1;
     tp_headers_clear(&r->headers, "expect", 6);
     tp_http__set_timer(c, 0);

@@ -31,6 +31,9 @@ int tp_http_framing_is_safe(tp_req_t *r)
             if (h->value[k] == '\r' || h->value[k] == '\n' || h->value[k] == '\0')
                 return 0;
     }
+    /* RFC 9112 section 6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing */
+    if (te && r->http_major == 1 && r->http_minor == 0)
+        return 0;
     return !(cl && te);
 }
 

@@ -444,9 +444,9 @@ static void start_exchange(tp_upconn_t *u)
     r->up_start_us = tp_now_us();
     tp_upstream__queue_head(u, r);
     set_timer(u, 3, r->read_timeout_ms);
+    /* once the head is out, the flush lets the client's body flow: a body that turns out
+     * bad there ends the request and frees u and r, so nothing of them is touched after */
     upconn_flush(u);
-    if (r->up == u && !u->body_finished && r->conn)
-        tp_http_read_body(r);
 }
 
 /* The TLS handshake, as far as the socket allows; it runs under the connect timer. A

@@ -1164,7 +1164,18 @@ function Gateway:reload(cfg, timeout_s)
   return true, gen
 end
 
--- stop(timeout_s) -> code, signal: SIGTERM, wait, SIGKILL after the bound.
+-- A sanitizer's report in a gateway's log (a worker of the ASan+UBSan build hit a memory or
+-- undefined-behaviour error; the master replaced it, so nothing else may show it).
+local SANITIZER_MARKS = { "ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error: " }
+local function sanitizer_report(text)
+  for _, mark in ipairs(SANITIZER_MARKS) do
+    local at = text:find(mark, 1, true)
+    if at then return text:sub(math.max(1, at - 200), at + 1500) end
+  end
+end
+
+-- stop(timeout_s) -> code, signal: SIGTERM, wait, SIGKILL after the bound. Raises an error
+-- when the gateway's log holds a sanitizer report.
 function Gateway:stop(timeout_s)
   if self.pid and not self.exit then
     C.kill(self.pid, SIGTERM)
@@ -1176,11 +1187,13 @@ function Gateway:stop(timeout_s)
     end
     self.exit = { code = code, signal = sig }
   end
+  local report = sanitizer_report(self:logs())
   if self.pid and running[self] then
     C.kill(-self.pid, SIGKILL) -- workers a dead master left behind
     remove_dir(self.dir)
   end
   untrack(self)
+  if report then error("sanitizer report in the gateway's log:\n" .. report, 2) end
   return self.exit and self.exit.code, self.exit and self.exit.signal
 end
 
