@@ -60,6 +60,7 @@ static void conn_free(tp_conn_t *c)
     ev_io_stop(w->loop, &c->rio);
     ev_io_stop(w->loop, &c->wio);
     ev_timer_stop(w->loop, &c->timer);
+    ev_timer_stop(w->loop, &c->send_timer);
     close(c->fd);
     c->fd = -1;
     conn_unlink(c);
@@ -154,14 +155,36 @@ static int tls_pending(tp_conn_t *c)
     return 0;
 }
 
+/* send_timeout_ms runs between two writes while output waits for the client (NGINX's
+ * send_timeout); progress starts it again, an empty buffer stops it */
+static void send_wait(tp_conn_t *c, int progress)
+{
+    int ms = c->w->node.send_timeout_ms;
+    if (ms <= 0 || (ev_is_active(&c->send_timer) && !progress))
+        return;
+    ev_timer_stop(c->w->loop, &c->send_timer);
+    ev_timer_set(&c->send_timer, ms / 1000.0, 0.0);
+    ev_timer_start(c->w->loop, &c->send_timer);
+}
+
+static void on_send_timeout(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    tp_conn_t *c = tp_container_of(t, tp_conn_t, send_timer);
+    tp_log(TP_LOG_INFO, "client %s:%d took no byte for %d ms: closing", c->client_ip,
+           c->client_port, c->w->node.send_timeout_ms);
+    conn_close(c);
+}
+
 void tp_http__conn_flush(tp_conn_t *c)
 {
     if (c->dead)
         return;
+    int progress = 0;
     while (tp_buf_size(&c->out) > 0) {
         ssize_t n = conn_send(c, tp_buf_data(&c->out), tp_buf_size(&c->out));
         if (n > 0) {
             tp_buf_consume(&c->out, (size_t)n);
+            progress = 1;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -171,6 +194,7 @@ void tp_http__conn_flush(tp_conn_t *c)
              * for the peer (mid-handshake): the read side goes on */
             if (c->tls == NULL || tp_tls_want_write(c->tls))
                 ev_io_start(c->w->loop, &c->wio);
+            send_wait(c, progress);
             return;
         }
         c->closing = 1;
@@ -178,8 +202,12 @@ void tp_http__conn_flush(tp_conn_t *c)
         conn_close(c);
         return;
     }
-    if (c->tls && tls_pending(c))
+    if (c->tls && tls_pending(c)) {
+        if (!c->dead)
+            send_wait(c, progress); /* records wait for the socket */
         return;
+    }
+    ev_timer_stop(c->w->loop, &c->send_timer);
     ev_io_stop(c->w->loop, &c->wio);
     if (c->req == NULL && c->out.cap > IDLE_BUF_MAX)
         tp_buf_free(&c->out); /* idle: do not keep a big buffer */
@@ -753,6 +781,7 @@ void tp_http_on_accept(struct ev_loop *loop, ev_io *io, int revents)
         ev_io_init(&c->rio, on_conn_read, fd, EV_READ);
         ev_io_init(&c->wio, on_conn_write, fd, EV_WRITE);
         ev_init(&c->timer, on_conn_timer);
+        ev_init(&c->send_timer, on_send_timeout);
         c->next = w->conns;
         if (w->conns)
             w->conns->prev = c;

@@ -21,6 +21,7 @@ struct tp_conn_s {
     tp_tls_conn_t *tls; /* the TLS engine on an ssl listener, else NULL */
     ev_io rio, wio;
     ev_timer timer;
+    ev_timer send_timer; /* runs while output waits for a client that does not read */
     http_parser parser;
     http_parser_settings *settings;
     tp_buf_t in, out;

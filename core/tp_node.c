@@ -91,6 +91,7 @@ int tp_node_from_lua(lua_State *L, int idx, tp_node_t *node, char *err, size_t e
     node->client_max_header_size = (size_t)num_field(L, idx, "client_max_header_size", 32 << 10);
     node->client_header_timeout_ms = (int)num_field(L, idx, "client_header_timeout_ms", 10000);
     node->client_body_timeout_ms = (int)num_field(L, idx, "client_body_timeout_ms", 60000);
+    node->send_timeout_ms = (int)num_field(L, idx, "send_timeout_ms", 60000);
     node->keepalive_timeout_ms = (int)num_field(L, idx, "keepalive_timeout_ms", 60000);
     node->upstream_keepalive = (int)num_field(L, idx, "upstream_keepalive", 64);
     node->shm_size = (size_t)num_field(L, idx, "shm_size", 64 << 20);

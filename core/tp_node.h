@@ -34,6 +34,7 @@ typedef struct {
     size_t client_max_header_size;
     int client_header_timeout_ms;
     int client_body_timeout_ms;
+    int send_timeout_ms; /* between two writes to a client that does not read */
     int keepalive_timeout_ms;
     int upstream_keepalive;
     size_t shm_size;

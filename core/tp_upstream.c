@@ -122,6 +122,7 @@ static void upconn_flush(tp_upconn_t *u)
         }
         if (n > 0) {
             tp_buf_consume(&u->out, (size_t)n);
+            u->request_sent = 1;
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -266,8 +267,12 @@ static http_parser_settings resp_settings = {
 static void finish_response(tp_upconn_t *u)
 {
     tp_req_t *r = u->req;
+    /* a read that filled its buffer may have left more in the socket (or the TLS engine):
+     * pooling would hand those bytes to the next request as its answer */
+    int more_unread = u->last_read_full || (u->tls && tp_tls_has_plaintext(u->tls));
     int reusable = http_should_keep_alive(&u->parser) && u->body_finished &&
-                   tp_buf_size(&u->out) == 0 && !(u->tls && tp_tls_want_write(u->tls));
+                   tp_buf_size(&u->out) == 0 && !(u->tls && tp_tls_want_write(u->tls)) &&
+                   !u->leftover && !more_unread;
     r->up = NULL;
     r->up_complete = 1;
     if (reusable)
@@ -312,9 +317,15 @@ static int feed(tp_upconn_t *u, const char *data, size_t n)
             return 1;
         }
         if (u->resp_done) {
+            /* bytes past the response's end answer nothing we asked: the connection is
+             * out of step, never pooled (NGINX: "upstream sent more data than specified") */
+            if (used < n)
+                u->leftover = 1;
             finish_response(u);
             return 1;
         }
+        if (u->paused)
+            set_timer(u, 0, 0); /* the client is slow, not the upstream: no read timeout */
         if (u->paused && used < n) {
             /* keep what the parser did not take for later */
             tp_buf_t *rest = &u->hvalue; /* unused once headers are parsed */
@@ -384,6 +395,7 @@ static void on_up_read(struct ev_loop *loop, ev_io *io, int revents)
     }
     if (n > 0) {
         u->got_response = 1;
+        u->last_read_full = (size_t)n == sizeof(buf);
         set_timer(u, 3, r->read_timeout_ms);
     }
     /* one write to the client per upstream read: head and body go out together
@@ -412,6 +424,7 @@ static void on_resume(struct ev_loop *loop, ev_timer *t, int revents)
         if (u->paused)
             return;
     }
+    set_timer(u, 3, r->read_timeout_ms);
     ev_io_start(u->w->loop, &u->rio);
     if (u->tls && tp_tls_has_plaintext(u->tls))
         ev_feed_event(u->w->loop, &u->rio, EV_READ); /* the socket will not say so */
@@ -439,6 +452,7 @@ static void start_exchange(tp_upconn_t *u)
     http_parser_init(&u->parser, HTTP_RESPONSE);
     u->parser.data = u;
     u->interim = u->head_done = u->in_value = 0;
+    u->request_sent = u->leftover = u->last_read_full = 0;
     tp_buf_reset(&u->hname);
     tp_buf_reset(&u->hvalue);
     r->up_start_us = tp_now_us();
@@ -671,6 +685,10 @@ static void fail(tp_req_t *r, int status, const char *msg, int retryable)
                                : status == 504 ? TP_OUTCOME_TIMEOUT : TP_OUTCOME_TCP_FAILURE);
     int was_reused = u && u->reused;
     int nothing_sent = u == NULL || !u->got_response;
+    /* NGINX's rule: POST, PATCH and LOCK are never sent again once some of them went out
+     * (the upstream may have acted on it before the connection died) */
+    if (u && u->request_sent && !tp_upstream__sent_idempotent(r))
+        retryable = 0;
     r->up = NULL;
     if (u) {
         u->req = NULL;

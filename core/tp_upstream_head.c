@@ -64,6 +64,12 @@ int tp_upstream__sent_head(const tp_req_t *r)
     return r->up_method ? strcmp(r->up_method, "HEAD") == 0 : r->method == HTTP_HEAD;
 }
 
+int tp_upstream__sent_idempotent(const tp_req_t *r)
+{
+    const char *m = sent_method(r);
+    return strcmp(m, "POST") != 0 && strcmp(m, "PATCH") != 0 && strcmp(m, "LOCK") != 0;
+}
+
 /* "METHOD /path?query HTTP/1.1": the plugins' method, path and query, else the client's */
 static void put_request_line(tp_buf_t *b, tp_req_t *r)
 {

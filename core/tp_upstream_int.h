@@ -49,6 +49,9 @@ struct tp_upconn_s {
     int resp_done;
     int interim;        /* the message being parsed is a 1xx before the final response */
     int head_done;      /* the final response's head was handed on: later fields are trailers */
+    int request_sent;   /* some of this exchange's request reached the socket */
+    int leftover;       /* bytes came after the response's end: never reused */
+    int last_read_full; /* the last read filled its buffer: more may wait in the socket */
     int paused;         /* client side is full */
     int timer_kind;     /* 0 none, 1 connect, 2 write, 3 read */
     int in_parser;      /* inside http_parser_execute: never re-enter it */
@@ -79,6 +82,8 @@ void tp_upstream__queue_head(tp_upconn_t *u, tp_req_t *r);
 const char *tp_upstream__host_value(tp_req_t *r, size_t *n);
 /** 1 when the method sent upstream (a plugin's, else the client's) is HEAD. */
 int tp_upstream__sent_head(const tp_req_t *r);
+/** 1 when it may be sent again after reaching an upstream: not POST, PATCH or LOCK (as NGINX). */
+int tp_upstream__sent_idempotent(const tp_req_t *r);
 /** up_send: send(2), or through the TLS engine. */
 ssize_t tp_upstream__send(tp_upconn_t *u, const char *p, size_t n);
 /** up_recv: recv(2), or the plaintext of the TLS records that arrived. */

@@ -136,7 +136,8 @@ if [ "$what" = all ]; then
             spec/02-integration/15-websocket_spec.lua spec/02-integration/16-plugin_errors_spec.lua \
             spec/02-integration/50-auth_spec.lua spec/02-integration/17-sdk_heads_spec.lua \
             spec/02-integration/18-response_framing_spec.lua \
-            spec/02-integration/19-request_bodies_spec.lua
+            spec/02-integration/19-request_bodies_spec.lua \
+            spec/02-integration/20-peers_and_retries_spec.lua
         unset TURNPIKE_SPEC_BINARY ASAN_OPTIONS
     fi
     if command -v redis-server >/dev/null 2>&1; then

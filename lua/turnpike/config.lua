@@ -349,6 +349,7 @@ local NODE = {
   end },
   client_header_timeout_ms = { 10000, parse_int },
   client_body_timeout_ms = { 60000, parse_int },
+  send_timeout_ms = { 60000, parse_int },
   client_max_body_size = { "8m", parse_size },
   client_max_header_size = { "32k", parse_size },
   upstream_keepalive = { 64, parse_int },
