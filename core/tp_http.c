@@ -711,6 +711,8 @@ static void on_conn_read(struct ev_loop *loop, ev_io *io, int revents)
         if (c->req && !c->req->body_done && c->req->state != TP_REQ_HEADERS)
             tp_http__set_timer(c, c->w->node.client_body_timeout_ms);
         tp_http__parse(c);
+        if (!c->dead && c->req && c->req->state == TP_REQ_UPSTREAM && c->req->up)
+            tp_upstream_push_body(c->req);
         return;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

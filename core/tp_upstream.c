@@ -82,6 +82,15 @@ int tp_upstream_send_body(tp_req_t *r, const char *data, size_t n)
     return r->up != NULL && tp_buf_size(&r->up->out) > UP_OUT_HIGH_WATER;
 }
 
+void tp_upstream_push_body(tp_req_t *r)
+{
+    tp_upconn_t *u = r->up;
+    if (u == NULL || !u->head_queued || !u->connected || u->in_parser ||
+        tp_buf_size(&u->out) == 0 || ev_is_active(&u->wio))
+        return; /* nothing to send, or a flush already waits for the socket */
+    upconn_flush(u);
+}
+
 void tp_upstream_body_done(tp_req_t *r)
 {
     tp_upconn_t *u = r->up;
@@ -144,8 +153,10 @@ static void upconn_flush(tp_upconn_t *u)
     ev_io_stop(u->w->loop, &u->wio);
     if (r == NULL)
         return;
-    if (u->timer_kind != 3)
+    if (u->body_finished && u->timer_kind != 3)
         set_timer(u, 3, r->read_timeout_ms);
+    else if (!u->body_finished && u->timer_kind == 2)
+        set_timer(u, 0, 0); /* the upstream took it all: now the client is waited for */
     /* the upstream took what we had: let the client's body flow again */
     if (!u->body_finished && r->conn)
         tp_http_read_body(r);
@@ -342,8 +353,13 @@ static int feed(tp_upconn_t *u, const char *data, size_t n)
         return 1;
     }
     if (n == 0 && !u->resp_done) {
+        /* a pooled connection the upstream had closed: worth an info line (it is retried) */
+        int stale = u->reused && !u->got_response;
+        tp_log(stale ? TP_LOG_INFO : TP_LOG_ERR, "upstream %s:%d closed the connection %s",
+               u->pool->host, u->pool->port,
+               u->got_response ? "before the response ended" : "without answering");
         fail(r, 502, "An invalid response was received from the upstream server",
-             u->reused && !u->got_response && r->body_received == 0);
+             stale && r->body_received == 0);
         return 1;
     }
     if (u->resp_done) {
@@ -457,7 +473,12 @@ static void start_exchange(tp_upconn_t *u)
     tp_buf_reset(&u->hvalue);
     r->up_start_us = tp_now_us();
     tp_upstream__queue_head(u, r);
-    set_timer(u, 3, r->read_timeout_ms);
+    /* read_timeout runs once the whole request is out: while a body still comes from the
+     * client, client_body_timeout_ms watches the client, write_timeout the upstream */
+    if (u->body_finished)
+        set_timer(u, 3, r->read_timeout_ms);
+    else
+        set_timer(u, 0, 0);
     /* once the head is out, the flush lets the client's body flow: a body that turns out
      * bad there ends the request and frees u and r, so nothing of them is touched after */
     upconn_flush(u);

@@ -16,6 +16,9 @@ void tp_upstream_start(tp_req_t *r);
 int tp_upstream_send_body(tp_req_t *r, const char *data, size_t n);
 /** The client's body is complete. */
 void tp_upstream_body_done(tp_req_t *r);
+/** Send now the body bytes queued so far (after each read from the client: a slow client's
+ *  body reaches the upstream as it comes, not 64 KB at a time). May end the request. */
+void tp_upstream_push_body(tp_req_t *r);
 /** The head was sent: body bytes may flow. */
 int tp_upstream_ready_for_body(tp_req_t *r);
 /** The client's buffer drained: read more of the response. */

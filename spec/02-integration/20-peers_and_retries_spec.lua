@@ -255,6 +255,8 @@ describe("Core: peers and retries", function()
       assert_error(get(gw, "/hangup/get"), 502, ERR_INVALID)
       assert.equal(1, #seen(closer, "/hangup/get"))
       assert.same({}, seen(good, "/hangup/get"))
+      gw:wait_log("upstream 127.0.0.1:" .. closer.port .. " closed the connection without answering",
+                  3, true)
     end)
 
     it("answers a POST with 502 and sends it to no other target", function()
@@ -344,6 +346,27 @@ describe("Core: peers and retries", function()
       assert.equal(1, #got)
       assert.equal("POST", got[1].method)
       c:close()
+    end)
+  end)
+
+  describe("a client uploading slowly", function()
+    it("is not cut by the upstream's read_timeout while its body still comes", function()
+      good:reset()
+      local r = assert(helpers.raw(gw.proxy_port))
+      assert(r:send("POST /echo/slow-upload HTTP/1.1\r\nHost: peers.test\r\n"
+                    .. "Content-Length: 9\r\n\r\nabc"))
+      -- the pieces come READ_TIMEOUT_MS apart: read_timeout runs only once the request is out
+      for _, piece in ipairs { "def", "ghi" } do
+        helpers.sleep_ms(READ_TIMEOUT_MS)
+        assert(r:send(piece))
+      end
+      local res = assert(r:read_response { timeout_ms = 3000 })
+      r:close()
+      assert.equal(200, res.status)
+      assert.equal("abcdefghi", res:json().body)
+      local got = seen(good, "/echo/slow-upload")
+      assert.equal(1, #got)
+      assert.equal("abcdefghi", got[1].body)
     end)
   end)
 
