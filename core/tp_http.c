@@ -458,6 +458,8 @@ static int on_headers_complete(http_parser *p)
     }
     if (p->flags & F_CHUNKED) {
         r->has_body = 1;
+        c->chunks_on = 1;
+        memset(&c->chunks_scan, 0, sizeof(c->chunks_scan));
     } else if (p->content_length > 0 && p->content_length != ULLONG_MAX) {
         r->has_body = 1;
         r->content_length = (int64_t)p->content_length;
@@ -563,6 +565,24 @@ static void dispatch_head(tp_conn_t *c)
     tp_bridge_start(r);
 }
 
+/* The chunked framing of the bytes http-parser just consumed, checked beside it: 0 when
+ * they break RFC 9112 (http-parser, built lenient, would take them) or when the two
+ * disagree on where the body ends (the parser pauses at a message's end: the bytes it
+ * consumed in a body are body bytes only). */
+static int chunks_agree(tp_conn_t *c, size_t used)
+{
+    size_t end = 0;
+    int v = tp_http_chunks_scan(&c->chunks_scan, tp_buf_data(&c->in), used, &end);
+    int parser_done = c->discard_body == 0 && c->req ? c->req->body_done : 0;
+    if (v == TP_CHUNKS_BAD)
+        return 0;
+    if (v == TP_CHUNKS_END) {
+        c->chunks_on = 0;
+        return end == used;
+    }
+    return !parser_done;
+}
+
 void tp_http__parse(tp_conn_t *c)
 {
     while (!c->dead && tp_buf_size(&c->in) > 0 && parser_may_run(c)) {
@@ -582,11 +602,18 @@ void tp_http__parse(tp_conn_t *c)
             return;
         }
         size_t n = tp_buf_size(&c->in);
+        int in_chunks = c->chunks_on; /* set when a head ends: its body comes in later calls */
         c->in_parser = 1;
         size_t used = http_parser_execute(&c->parser, &settings, tp_buf_data(&c->in), n);
         c->in_parser = 0;
+        int framing_ok = !in_chunks || chunks_agree(c, used);
         tp_buf_consume(&c->in, used);
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (!framing_ok) {
+            tp_log(TP_LOG_INFO, "bad chunked body from %s (framing)", c->client_ip);
+            reject(c, 400, "Bad request");
+            return;
+        }
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->parser, 0);
         } else if (e != HPE_OK) {

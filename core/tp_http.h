@@ -6,6 +6,7 @@
 #define TP_HTTP_H
 
 #include "tp_buf.h"
+#include "tp_http_chunks.h"
 #include "tp_http_head.h"
 #include "tp_req.h"
 #include "tp_tls.h"
@@ -32,6 +33,8 @@ struct tp_conn_s {
     int reading_paused;
     int head_bytes;    /* bytes of the current request head seen so far */
     tp_head_scan_t head_scan; /* the raw-byte checks of the current head, across reads */
+    tp_chunks_scan_t chunks_scan; /* the framing check of a chunked body, across reads */
+    int chunks_on;                /* the current request's body is chunked: check it */
     int discard_body;  /* response done early: drop the rest of the body */
     int in_parser;     /* inside http_parser_execute: never re-enter it */
     int dead;          /* closed; freed by tp_http_reap after this loop iteration */
