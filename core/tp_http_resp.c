@@ -108,6 +108,16 @@ static void apply_resp_ops(tp_req_t *r)
  * to a HEAD whose length is not known): no framing header at all. */
 enum { LEN_UNKNOWN = -1, LEN_UNSAID = -2 };
 
+/* Will the unread rest of the request body close the connection (chunked, or more than
+ * is worth reading to drop)? Decided before the head goes out, so that it says so. */
+static int body_rest_closes(const tp_req_t *r)
+{
+    if (r->body_done)
+        return 0;
+    return r->content_length < 0 ||
+           (uint64_t)r->content_length - r->body_received > DISCARD_LIMIT;
+}
+
 static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
 {
     tp_buf_t *b = &c->out;
@@ -156,8 +166,8 @@ static void write_head(tp_conn_t *c, tp_req_t *r, int64_t content_length)
             r->keepalive = 0; /* close-delimited body */
         }
     }
-    if (c->w->draining)
-        r->keepalive = 0;
+    if (c->w->draining || body_rest_closes(r))
+        r->keepalive = 0; /* RFC 9112 section 9.6: Connection: close says it */
     if (switching)
         TP_BUF_LIT(b, "Connection: Upgrade\r\n"); /* the connection becomes a tunnel */
     else if (!r->keepalive)
@@ -312,11 +322,10 @@ static void client_finished(tp_conn_t *c, tp_req_t *r)
         c->closing = 1;
     /* the rest of an unread request body: drop it if small, else close */
     if (!r->body_done && !c->closing) {
-        if (r->content_length >= 0 &&
-            (uint64_t)r->content_length - r->body_received <= DISCARD_LIMIT)
-            c->discard_body = 1;
-        else
+        if (body_rest_closes(r))
             c->closing = 1;
+        else
+            c->discard_body = 1;
     }
     c->req = NULL;
     r->conn = NULL;
