@@ -70,7 +70,7 @@ asan: build/asan/turnpike
 # Fuzz targets for parsers of untrusted input (libFuzzer); `make fuzz` runs each briefly.
 build/fuzz:
 	@mkdir -p $@
-build/fuzz/%: core/fuzz/%.c $(CORE_SRC) core/*.h | build/fuzz
+build/fuzz/%: core/fuzz/%.c $(CORE_SRC) core/*.h core/test/*.h | build/fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Icore \
 		$(shell pkg-config --cflags $(PKGS)) -o $@ $< $(CORE_SRC) $(LDLIBS)
 fuzz: $(FUZZ_TARGETS)

@@ -8,38 +8,25 @@
  */
 #include "tp_http_chunks.h"
 #include "tp_test.h"
+#include "tp_test_split.h"
 
 #include <string.h>
 
-/* scan p in two reads split at `at`; the verdict, and in *end where the body ended */
+static tp_chunks_scan_t state;
+
+static int chunks_scan(void *s, const char *p, size_t n, size_t *end)
+{
+    return tp_http_chunks_scan(s, p, n, end);
+}
+
 static int scan_pieces(const char *p, size_t n, size_t at, size_t *end)
 {
-    tp_chunks_scan_t s;
-    memset(&s, 0, sizeof(s));
-    size_t e = 0, first = at < n ? at : n;
-    int v = tp_http_chunks_scan(&s, p, first, &e);
-    if (v == TP_CHUNKS_MORE && first < n) {
-        v = tp_http_chunks_scan(&s, p + first, n - first, &e);
-        e += first;
-    }
-    if (end)
-        *end = v == TP_CHUNKS_END ? e : 0;
-    return v;
+    return tp_scan_in_two(chunks_scan, &state, sizeof(state), p, n, at, end);
 }
 
 #define SCAN(lit, end) scan_pieces((lit), sizeof(lit) - 1, sizeof(lit) - 1, (end))
 #define VERDICT(lit) SCAN(lit, NULL)
-
-static int every_split_agrees(const char *p, size_t n)
-{
-    size_t whole_end, end;
-    int whole = scan_pieces(p, n, n, &whole_end);
-    for (size_t at = 0; at <= n; at++)
-        if (scan_pieces(p, n, at, &end) != whole || end != whole_end)
-            return 0;
-    return 1;
-}
-#define SPLITS_AGREE(lit) every_split_agrees((lit), sizeof(lit) - 1)
+#define SPLITS_AGREE(lit) tp_scan_splits_agree(chunks_scan, &state, sizeof(state), (lit), sizeof(lit) - 1)
 
 static void test_good_bodies_end_where_they_should(void)
 {

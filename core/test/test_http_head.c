@@ -8,6 +8,7 @@
  */
 #include "tp_http_head.h"
 #include "tp_test.h"
+#include "tp_test_split.h"
 
 #include <string.h>
 
@@ -46,34 +47,21 @@ static int framing(const char *name1, const char *value1, const char *name2, con
 #define SCAN(lit, end) scan_pieces((lit), sizeof(lit) - 1, sizeof(lit) - 1, (end))
 #define VERDICT(lit) SCAN(lit, NULL)
 
-/* scan p in two reads, split at `at`, as the connection's reads would come:
- * after the first read's verdict of MORE the second read goes on from there */
-static int scan_pieces(const char *p, size_t n, size_t at, size_t *end)
+static tp_head_scan_t head_state;
+
+static int head_scan(void *s, const char *p, size_t n, size_t *end)
 {
-    tp_head_scan_t s;
-    memset(&s, 0, sizeof(s));
-    size_t e = 0, first = at < n ? at : n;
-    int v = tp_http_head_scan(&s, p, first, &e);
-    if (v == TP_HEAD_MORE && first < n) {
-        v = tp_http_head_scan(&s, p + first, n - first, &e);
-        e += first;
-    }
-    if (end)
-        *end = v == TP_HEAD_END ? e : 0;
-    return v;
+    return tp_http_head_scan(s, p, n, end);
 }
 
-/* every way of splitting p into two reads gives the verdict (and end) of one read */
-static int same_verdict_for_every_split(const char *p, size_t n)
+/* scan p in two reads cut at `at`, as the connection's reads would come */
+static int scan_pieces(const char *p, size_t n, size_t at, size_t *end)
 {
-    size_t whole_end, end;
-    int whole = scan_pieces(p, n, n, &whole_end);
-    for (size_t at = 0; at <= n; at++)
-        if (scan_pieces(p, n, at, &end) != whole || end != whole_end)
-            return 0;
-    return 1;
+    return tp_scan_in_two(head_scan, &head_state, sizeof(head_state), p, n, at, end);
 }
-#define SPLITS_AGREE(lit) same_verdict_for_every_split((lit), sizeof(lit) - 1)
+
+#define SPLITS_AGREE(lit) \
+    tp_scan_splits_agree(head_scan, &head_state, sizeof(head_state), (lit), sizeof(lit) - 1)
 
 /* a request for url, split into path and query */
 static tp_req_t *split(const char *url)
