@@ -619,7 +619,11 @@ void tp_http__parse(tp_conn_t *c)
         } else if (e != HPE_OK) {
             tp_log(TP_LOG_INFO, "bad request from %s: %s", c->client_ip, http_errno_name(e));
             int status = 400;
-            const char *msg = "Bad request";
+            /* http-parser's description says what was wrong ("invalid character in
+             * Content-Length header"); our own refusals set r->status */
+            char why[160];
+            snprintf(why, sizeof(why), "Bad request: %s", http_errno_description(e));
+            const char *msg = e <= HPE_CB_chunk_complete ? "Bad request" : why;
             if (c->req && c->req->status == 414) {
                 status = 414;
                 msg = "Request-URI Too Long";

@@ -45,6 +45,7 @@ typedef struct {
     uint64_t spawned_at[TP_MAX_WORKERS];
     uint64_t respawn_at[TP_MAX_WORKERS]; /* a crashing worker is restarted after a pause */
     int quick_deaths[TP_MAX_WORKERS];
+    uint64_t verdicts; /* reload verdicts written to <prefix>/generation so far */
 } master_t;
 
 static int make_dirs(const char *path)
@@ -112,7 +113,10 @@ static void write_generation_file(master_t *m, const char *status)
     FILE *f = fopen(tmp, "w");
     if (f == NULL)
         return;
-    fprintf(f, "%llu %s\n", (unsigned long long)tp_ctl()->generation, status);
+    /* line 2 numbers the verdict: a reload refused twice for the same reason still
+     * changes the file, which is how the admin API and `turnpike reload` see an answer */
+    fprintf(f, "%llu %s\nverdict %llu\n", (unsigned long long)tp_ctl()->generation, status,
+            (unsigned long long)++m->verdicts);
     fclose(f);
     rename(tmp, path);
 }

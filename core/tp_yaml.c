@@ -27,7 +27,12 @@ typedef struct {
     int anchors_idx;
     char err[TP_ERR_LEN];
     int err_line;
+    int depth; /* sequences and mappings open around the current node */
 } loader_t;
+
+/* deeper than any configuration: a document nested further is refused with its line (it
+ * would otherwise exhaust the Lua stack or the C one) */
+#define MAX_DEPTH 200
 
 static int parse_node(loader_t *ld, yaml_event_t *ev);
 
@@ -201,16 +206,28 @@ static int parse_mapping(loader_t *ld, yaml_event_t *start)
 static int parse_node(loader_t *ld, yaml_event_t *ev)
 {
     lua_State *L = ld->L;
-    luaL_checkstack(L, 8, "yaml nesting too deep");
+    int nested = ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT;
+    if (!lua_checkstack(L, 8) || (nested && ld->depth >= MAX_DEPTH)) {
+        snprintf(ld->err, sizeof(ld->err), "nested deeper than %d levels", MAX_DEPTH);
+        ld->err_line = (int)ev->start_mark.line + 1;
+        return -1;
+    }
+    int rc;
     switch (ev->type) {
     case YAML_SCALAR_EVENT:
         push_scalar(ld, ev);
         set_anchor(ld, ev->data.scalar.anchor);
         return 0;
     case YAML_SEQUENCE_START_EVENT:
-        return parse_sequence(ld, ev);
+        ld->depth++;
+        rc = parse_sequence(ld, ev);
+        ld->depth--;
+        return rc;
     case YAML_MAPPING_START_EVENT:
-        return parse_mapping(ld, ev);
+        ld->depth++;
+        rc = parse_mapping(ld, ev);
+        ld->depth--;
+        return rc;
     case YAML_ALIAS_EVENT:
         lua_pushstring(L, (const char *)ev->data.alias.anchor);
         lua_rawget(L, ld->anchors_idx);

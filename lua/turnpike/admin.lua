@@ -161,7 +161,8 @@ local function read_generation_file()
 end
 
 -- Ask the master for a reload (it validates in a fresh Lua state) and wait,
--- without blocking the worker, for its verdict in <prefix>/generation.
+-- without blocking the worker, for its verdict in <prefix>/generation. -> true when it
+-- took effect (the answer is sent either way).
 local function reload_and_wait(r, trigger)
   local before = read_generation_file()
   local rc = trigger()
@@ -174,14 +175,17 @@ local function reload_and_wait(r, trigger)
     waited = waited + WAIT_STEP_MS
     local now = read_generation_file()
     if now ~= before and now:find("\n", 1, true) then
-      local gen, rest = match(now, "^(%d+) (.-)%s*$")
+      local gen, rest = match(now, "^(%d+) ([^\n]-)%s*\n") -- line 2 numbers the verdict
       if rest == "ok" then
-        return reply(r, 200, { message = "configuration reloaded", generation = tonumber(gen) })
+        reply(r, 200, { message = "configuration reloaded", generation = tonumber(gen) })
+        return true
       end
-      return reply(r, 400, { message = (rest or now):gsub("^failed: ", "") })
+      reply(r, 400, { message = (rest or now):gsub("^failed: ", "") })
+      return false
     end
   end
   reply(r, 504, { message = "the master did not answer the reload in time" })
+  return false
 end
 
 -- The running node's settings as a `turnpike:` block: the file's own block with the
@@ -230,7 +234,10 @@ local function post_config(r)
   if not f then return reply(r, 500, { message = "cannot write " .. path .. ": " .. tostring(ferr) }) end
   f:write(body)
   f:close()
-  reload_and_wait(r, function() return C.tp_ffi_ctl_post_config(path) end)
+  -- a refused config is not kept: bad posts must not fill the prefix
+  if not reload_and_wait(r, function() return C.tp_ffi_ctl_post_config(path) end) then
+    os.remove(path)
+  end
 end
 
 local function authorized(r)
@@ -238,6 +245,17 @@ local function authorized(r)
   if not token or token == "" then return true end
   local h = S.backend.get_header(r, "authorization")
   return h == "Bearer " .. token
+end
+
+-- The methods a known admin path takes (nil: no such path): a wrong method gets 405.
+local LISTS = { services = true, routes = true, consumers = true, plugins = true, upstreams = true }
+local function allowed_methods(path)
+  if path == "/" or path == "/status" or path == "/metrics" then return "GET" end
+  if LISTS[path:match("^/(%a+)$") or ""] or path:match("^/upstreams/[^/]+/health$") then
+    return "GET"
+  end
+  if path == "/cache" or path:match("^/cache/[^/]+$") then return "DELETE" end
+  if path == "/reload" or path == "/config" then return "POST" end
 end
 
 function _M.handle(r, ctx)
@@ -277,6 +295,11 @@ function _M.handle(r, ctx)
   elseif method == "POST" then
     if path == "/reload" then return reload_and_wait(r, C.tp_ffi_ctl_reload) end
     if path == "/config" then return post_config(r) end
+  end
+  local allow = allowed_methods(path)
+  if allow then
+    return backend.resp_exit(r, 405, cjson.encode({ message = "Method not allowed" }),
+                             { ["Content-Type"] = JSON_HEADERS["Content-Type"], Allow = allow })
   end
   reply(r, 404, { message = "Not found" })
 end

@@ -117,7 +117,7 @@ function _M.reload(argv)
   local waited = 0
   while waited < RELOAD_WAIT_MS do
     local now = read_all(gen_path)
-    local gen, status = (now or ""):gsub("%s+$", ""):match("^(%d+)%s+(%S.*)$")
+    local gen, status = (now or ""):match("^(%d+)%s+(%S[^\n]-)%s*\n") -- then "verdict N"
     if gen and now ~= before then
       if status == "ok" then
         io.stdout:write("turnpike reloaded (generation ", gen, ")\n")

@@ -3,6 +3,16 @@
 -- with Kong 3.x field names and defaults, and the top-level keys of a config file.
 -- turnpike.config checks every entity with these.
 local typedefs = require "turnpike.typedefs"
+local regex = require "turnpike.router.regex"
+
+-- a regex path compiles here, when the configuration is checked (the master refuses it),
+-- not only in the workers' router
+local function valid_regex_path(path)
+  if path:byte(1) ~= 126 then return true end
+  local re, err = regex.compile(path:sub(2))
+  if not re then return nil, "invalid regex path '" .. path .. "': " .. tostring(err) end
+  return true
+end
 
 local FORMAT_VERSIONS = { ["3.0"] = "3.0", ["3"] = "3.0", ["2.1"] = "2.1", ["1.1"] = "1.1" }
 local TOP_LEVEL = {
@@ -111,7 +121,8 @@ local SCHEMAS = {
     { methods = typedefs.methods },
     { hosts = { type = "array", elements = typedefs.host_with_optional_port } },
     { paths = { type = "array", elements = { type = "string", match_any = {
-      patterns = { "^/", "^~" }, err = "should start with: / (fixed path) or ~/ (regex path)" } } } },
+      patterns = { "^/", "^~" }, err = "should start with: / (fixed path) or ~/ (regex path)" },
+      custom_validator = valid_regex_path } } },
     { headers = { type = "map", keys = typedefs.header_name,
       values = { type = "array", elements = { type = "string" } } } },
     { https_redirect_status_code = { type = "integer", one_of = { 426, 301, 302, 307, 308 },

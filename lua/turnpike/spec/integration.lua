@@ -1125,7 +1125,7 @@ end
 
 function Gateway:generation()
   local text = read_file(self.prefix .. "/generation") or ""
-  local n, status = text:match("^(%d+)%s+(.-)%s*$")
+  local n, status = text:match("^(%d+)%s+([^\n]-)%s*\n") -- line 2: "verdict N"
   return tonumber(n), status
 end
 
