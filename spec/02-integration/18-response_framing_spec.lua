@@ -119,6 +119,16 @@ describe("Core: response framing", function()
     assert.equal(path, res:json().path)
   end
 
+  -- GET path on a fresh connection, then a clean follow-up request on the same connection
+  -- (no stray byte was left behind): the first answer
+  local function answered_then_kept(path, follow_path)
+    local r = assert(helpers.raw(gw.proxy_port))
+    local res = exchange(r, request("GET", path))
+    assert_follow_up(r, follow_path)
+    r:close()
+    return res
+  end
+
   describe("HEAD", function()
     it("keeps the upstream's Content-Length and drops the body it wrongly sent", function()
       local r = assert(helpers.raw(gw.proxy_port))
@@ -207,8 +217,7 @@ describe("Core: response framing", function()
 
   describe("a close-delimited upstream body", function()
     it("is re-encoded chunked for an HTTP/1.1 client, which stays connected", function()
-      local r = assert(helpers.raw(gw.proxy_port))
-      local res = exchange(r, request("GET", "/eof/body"))
+      local res = answered_then_kept("/eof/body")
       assert.equal(200, res.status)
       assert.equal("eof", res.headers["x-kind"])
       assert.equal("chunked", res.headers["transfer-encoding"])
@@ -216,8 +225,6 @@ describe("Core: response framing", function()
       assert.is_true(res.chunked)
       assert.equal(EOF_BODY, res.body)
       assert.is_true(res.keepalive)
-      assert_follow_up(r)
-      r:close()
     end)
 
     it("is sent close-delimited to an HTTP/1.0 client", function()
@@ -237,8 +244,7 @@ describe("Core: response framing", function()
 
   describe("a chunked upstream body", function()
     it("drops chunk extensions and trailers and keeps the exact body", function()
-      local r = assert(helpers.raw(gw.proxy_port))
-      local res = exchange(r, request("GET", "/chunked/ext"))
+      local res = answered_then_kept("/chunked/ext")
       assert.equal(200, res.status)
       assert.equal("ext", res.headers["x-kind"])
       assert.equal("chunked", res.headers["transfer-encoding"])
@@ -246,8 +252,6 @@ describe("Core: response framing", function()
       assert.same({}, res.trailers)
       assert.is_nil(res.headers["x-trailer-one"])
       assert.is_nil(res.headers["x-trailer-two"])
-      assert_follow_up(r)
-      r:close()
     end)
 
     it("leaves no trailer behind for the next response of the pooled connection", function()
